@@ -1,0 +1,242 @@
+"""Cross-batch memory for multi-hot labels and momentum (EMA) copies of encoders.
+
+- :class:`MultiLabelQueue`: a ring buffer of keys and their multi-hot labels (stored as ``bool``), gathered
+  from every rank under ``torch.distributed``; its state lives in buffers, so ``state_dict`` restores it.
+- :class:`MultiLabelCrossBatchMemory`: PML's ``CrossBatchMemory`` for multi-hot labels and :class:`CACLLoss`.
+- :func:`momentum_update`, :func:`momentum_copy`: the MoCo key encoder.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.distributed as dist
+from pytorch_metric_learning.losses import CrossBatchMemory
+from torch import Tensor, nn
+
+from .losses import candidate_mask
+
+
+def _check_positive_int(value: int, name: str) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _all_gather_rows(keys: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Concatenate every rank's rows in rank order; ranks may hold different numbers of rows."""
+    world_size = dist.get_world_size()
+    count = torch.tensor([len(keys)], device=keys.device)
+    counts = [torch.zeros_like(count) for _ in range(world_size)]
+    dist.all_gather(counts, count)
+    sizes = [int(c) for c in counts]
+    gathered = []
+    for rows in (keys, labels.to(torch.uint8)):
+        padded = rows.new_zeros((max(sizes), *rows.shape[1:]))
+        padded[: len(rows)] = rows
+        parts = [torch.empty_like(padded) for _ in range(world_size)]
+        dist.all_gather(parts, padded)
+        gathered.append(torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)]))
+    return gathered[0], gathered[1].bool()
+
+
+class MultiLabelQueue(nn.Module):
+    """Ring buffer of ``size`` keys ``(dim,)`` with multi-hot labels ``(num_labels,)``.
+
+    ``enqueue`` overwrites the oldest rows; ``embeddings`` and ``labels`` return the filled rows only.
+    With ``gather=True`` (default) and ``torch.distributed`` initialized, ``enqueue`` first gathers the rows
+    of every rank, so all ranks hold the same queue.
+    """
+
+    def __init__(self, size: int, dim: int, num_labels: int, gather: bool = True):
+        super().__init__()
+        for value, name in ((size, "size"), (dim, "dim"), (num_labels, "num_labels")):
+            _check_positive_int(value, name)
+        self.gather = gather
+        self.register_buffer("keys", torch.zeros(size, dim))
+        self.register_buffer("key_labels", torch.zeros(size, num_labels, dtype=torch.bool))
+        self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
+        self.register_buffer("filled", torch.zeros((), dtype=torch.long))
+
+    @property
+    def size(self) -> int:
+        return self.keys.shape[0]
+
+    def __len__(self) -> int:
+        return int(self.filled)
+
+    @property
+    def embeddings(self) -> Tensor:
+        """The stored keys, ``(n, dim)``."""
+        return self.keys[: len(self)]
+
+    @property
+    def labels(self) -> Tensor:
+        """The stored labels, ``(n, num_labels)`` bool."""
+        return self.key_labels[: len(self)]
+
+    def _check_rows(self, keys: Tensor, labels: Tensor) -> None:
+        if keys.ndim != 2 or keys.shape[1] != self.keys.shape[1]:
+            raise ValueError(f"keys must have shape (n, {self.keys.shape[1]}), got {tuple(keys.shape)}")
+        if labels.shape != (len(keys), self.key_labels.shape[1]):
+            raise ValueError(
+                f"labels must be multi-hot of shape ({len(keys)}, {self.key_labels.shape[1]}), "
+                f"got {tuple(labels.shape)}"
+            )
+        if labels.dtype != torch.bool and ((labels != 0) & (labels != 1)).any():
+            raise ValueError("labels must be multi-hot (only 0 and 1)")
+
+    @torch.no_grad()
+    def enqueue(self, keys: Tensor, labels: Tensor) -> Tensor:
+        """Add rows (detached); return the slot each kept row went to (the newest ``size`` rows are kept)."""
+        self._check_rows(keys, labels)
+        keys, labels = keys.detach().to(self.keys.device), labels.to(self.keys.device).bool()
+        if self.gather and _is_distributed():
+            keys, labels = _all_gather_rows(keys, labels)
+        keys, labels = keys[-self.size :], labels[-self.size :]
+        slots = (self.pointer + torch.arange(len(keys), device=keys.device)) % self.size
+        self.keys[slots] = keys.to(self.keys.dtype)
+        self.key_labels[slots] = labels
+        self.pointer.copy_((self.pointer + len(keys)) % self.size)
+        self.filled.copy_((self.filled + len(keys)).clamp(max=self.size))
+        return slots
+
+
+class MultiLabelCrossBatchMemory(CrossBatchMemory):
+    """PML's ``CrossBatchMemory`` for multi-hot labels, wrapping a :class:`~uclaf_plugin.CACLLoss`.
+
+    ``forward(embeddings, labels, indices_tuple=None, enqueue_mask=None)``: the batch (or the rows selected
+    by ``enqueue_mask``) enters the memory first; the anchors (the batch, or the rows not enqueued) are then
+    compared with the whole memory, leaving out each anchor's own slot. A ``miner(embeddings, labels,
+    ref_emb, ref_labels)`` may pick candidate pairs, as in PML. Memory rows are detached. Under DDP wrap it in
+    PML's ``DistributedLossWrapper``, which gathers the batches of all ranks first.
+    """
+
+    def __init__(
+        self,
+        loss: nn.Module,
+        embedding_size: int,
+        num_labels: int,
+        memory_size: int = 1024,
+        miner: Callable | None = None,
+    ):
+        _check_positive_int(num_labels, "num_labels")
+        self.num_labels = num_labels  # read by reset_queue(), which CrossBatchMemory.__init__ calls
+        super().__init__(loss, embedding_size, memory_size=memory_size, miner=miner)
+
+    @staticmethod
+    def supported_losses() -> list[str]:
+        return ["CACLLoss"]
+
+    @classmethod
+    def check_loss_support(cls, loss_name: str) -> None:
+        if loss_name not in cls.supported_losses():
+            raise ValueError(
+                f"loss must be one of {cls.supported_losses()} (multi-hot labels), got {loss_name}"
+            )
+
+    def reset_queue(self) -> None:
+        """Empty the memory."""
+        self.queue = MultiLabelQueue(self.memory_size, self.embedding_size, self.num_labels, gather=False)
+
+    @property
+    def queue_idx(self) -> int:
+        return int(self.queue.pointer)
+
+    @property
+    def has_been_filled(self) -> bool:
+        return len(self.queue) == self.memory_size
+
+    def forward(
+        self,
+        embeddings: Tensor,
+        labels: Tensor,
+        indices_tuple: tuple[Tensor, ...] | None = None,
+        enqueue_mask: Tensor | None = None,
+    ) -> Tensor:
+        if indices_tuple is not None and enqueue_mask is not None:
+            raise ValueError("indices_tuple and enqueue_mask are mutually exclusive")
+        self.reset_stats()
+        self.queue.to(embeddings.device)
+        labels = labels.to(embeddings.device)
+        if enqueue_mask is not None:
+            if enqueue_mask.shape != (len(embeddings),):
+                raise ValueError(
+                    f"enqueue_mask must have shape ({len(embeddings)},), got {tuple(enqueue_mask.shape)}"
+                )
+            enqueue_mask = enqueue_mask.to(embeddings.device).bool()
+            self.queue.enqueue(embeddings[enqueue_mask], labels[enqueue_mask])
+            embeddings, labels, own_slots = embeddings[~enqueue_mask], labels[~enqueue_mask], None
+        elif len(embeddings) > self.memory_size:
+            raise ValueError(f"batch of {len(embeddings)} is larger than memory_size={self.memory_size}")
+        else:
+            own_slots = self.queue.enqueue(embeddings, labels)
+        ref_emb, ref_labels = self.queue.embeddings.to(embeddings.dtype), self.queue.labels
+        pairs = self._candidate_pairs(embeddings, labels, ref_emb, ref_labels, indices_tuple, own_slots)
+        return self.loss(embeddings, labels, pairs, ref_emb, ref_labels)
+
+    def _candidate_pairs(
+        self,
+        embeddings: Tensor,
+        labels: Tensor,
+        ref_emb: Tensor,
+        ref_labels: Tensor,
+        indices_tuple: tuple[Tensor, ...] | None,
+        own_slots: Tensor | None,
+    ) -> tuple[Tensor, ...] | None:
+        """Candidate pairs for the loss (as positive pairs of a PML tuple), or ``None`` for all of them."""
+        mined = self.miner(embeddings, labels, ref_emb, ref_labels) if self.miner else None
+        if mined is None and own_slots is None:
+            return None
+        shape = (len(embeddings), len(ref_emb))
+        mask = candidate_mask(*shape, embeddings.device, mined)
+        if mask is None:
+            mask = torch.ones(shape, dtype=torch.bool, device=embeddings.device)
+        if own_slots is not None:
+            mask[torch.arange(len(own_slots), device=mask.device), own_slots] = False
+        if indices_tuple is not None:
+            mask |= candidate_mask(*shape, embeddings.device, indices_tuple)
+        anchors, refs = mask.nonzero(as_tuple=True)
+        return anchors, refs, anchors[:0], refs[:0]
+
+
+def _paired(
+    target: Iterable[tuple[str, Tensor]], source: Iterable[tuple[str, Tensor]], kind: str
+) -> list[tuple[Tensor, Tensor]]:
+    """Matching ``(target, source)`` tensors by name; ``ValueError`` when names or shapes differ."""
+    target, source = dict(target), dict(source)
+    if target.keys() != source.keys():
+        raise ValueError(f"target and source have different {kind}: {sorted(target.keys() ^ source.keys())}")
+    for name, tensor in target.items():
+        if tensor.shape != source[name].shape:
+            raise ValueError(
+                f"{kind} {name!r} has shape {tuple(tensor.shape)} in target "
+                f"but {tuple(source[name].shape)} in source"
+            )
+    return [(tensor, source[name]) for name, tensor in target.items()]
+
+
+@torch.no_grad()
+def momentum_update(target: nn.Module, source: nn.Module, m: float = 0.999) -> None:
+    """EMA step ``θ_target ← m·θ_target + (1−m)·θ_source`` for parameters; buffers are copied."""
+    if not 0.0 <= m <= 1.0:
+        raise ValueError(f"m must be in [0, 1], got {m}")
+    for tgt, src in _paired(target.named_parameters(), source.named_parameters(), "parameters"):
+        tgt.lerp_(src.detach().to(tgt.dtype), 1.0 - m)
+    for tgt, src in _paired(target.named_buffers(), source.named_buffers(), "buffers"):
+        tgt.copy_(src)
+
+
+def momentum_copy(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module`` whose parameters do not require gradients (a MoCo key encoder)."""
+    twin = copy.deepcopy(module)
+    twin.requires_grad_(False)
+    return twin
+
+
+__all__ = ["MultiLabelCrossBatchMemory", "MultiLabelQueue", "momentum_copy", "momentum_update"]
