@@ -1,0 +1,127 @@
+"""XML-CNN (Liu et al. 2017): a convolutional token encoder and its dynamic-max-pooling head.
+
+Also holds the token-embedding and input checks shared by the non-transformer encoders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def token_embedding(vocab_size: int, embedding_dim: int, embedding_weights: Tensor | None) -> nn.Embedding:
+    """A trainable embedding, initialised from a copy of ``embedding_weights`` (vocab, e) when given."""
+    if embedding_weights is None:
+        return nn.Embedding(vocab_size, embedding_dim)
+    if embedding_weights.ndim != 2:
+        raise ValueError(
+            f"embedding_weights must have shape (vocab, dim), got {tuple(embedding_weights.shape)}"
+        )
+    return nn.Embedding.from_pretrained(embedding_weights.detach().clone().float(), freeze=False)
+
+
+def token_mask(input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    """Checks the encoder inputs and returns the attention mask as bool (B, T)."""
+    if input_ids.ndim != 2 or input_ids.shape[1] == 0:
+        raise ValueError(f"input_ids must have shape (batch, length >= 1), got {tuple(input_ids.shape)}")
+    if attention_mask.shape != input_ids.shape:
+        raise ValueError(
+            f"attention_mask shape {tuple(attention_mask.shape)} "
+            f"must equal input_ids shape {tuple(input_ids.shape)}"
+        )
+    return attention_mask.bool()
+
+
+class XMLCNN(nn.Module):
+    """Embedding -> dropout -> 1-D convolutions of several widths -> ReLU, kept per token.
+
+    ``forward(input_ids (B,T), attention_mask (B,T))`` returns the bool mask and features
+    ``(B, T, len(filter_sizes)*num_filters)``. Every filter map is "same"-padded so position ``t`` of each map
+    is centred on token ``t``; embeddings and output features at padding are zero, so adding padding changes
+    no real token's features.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = 30522,
+        embedding_dim: int = 384,
+        num_filters: int = 128,
+        filter_sizes: Sequence[int] = (2, 4, 8),
+        dropout: float = 0.5,
+        embedding_weights: Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        if not filter_sizes or min(filter_sizes) < 1:
+            raise ValueError(f"filter_sizes must be a non-empty list of positive widths, got {filter_sizes}")
+        self.embedding = token_embedding(vocab_size, embedding_dim, embedding_weights)
+        self.dropout = nn.Dropout(dropout)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(self.embedding.embedding_dim, num_filters, width) for width in filter_sizes
+        )
+        self.output_dim = len(filter_sizes) * num_filters
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+        mask = token_mask(input_ids, attention_mask)
+        keep = mask.unsqueeze(-1).to(self.embedding.weight.dtype)
+        embedded = self.dropout(self.embedding(input_ids) * keep).transpose(1, 2)
+        features = torch.cat([torch.relu(conv(same_padding(embedded, conv))) for conv in self.convs], dim=1)
+        return features.transpose(1, 2) * keep, mask
+
+
+def same_padding(embedded: Tensor, conv: nn.Conv1d) -> Tensor:
+    """Zero-pad (B, e, T) so ``conv`` keeps length T: (k-1)//2 positions before, k//2 after."""
+    width = conv.kernel_size[0]
+    return nn.functional.pad(embedded, ((width - 1) // 2, width // 2))
+
+
+class XMLCNNHead(nn.Module):
+    """Dynamic max pooling -> bottleneck (Linear+ReLU) -> dropout -> Linear to ``num_labels``.
+
+    Each document's real tokens (in order) are split into ``pool_chunks`` near-equal chunks and max-pooled per
+    chunk; a chunk without tokens (documents shorter than ``pool_chunks``) gives 0. Chunks follow each
+    document's own length, so the output does not depend on how much padding the batch adds.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_labels: int,
+        pool_chunks: int = 8,
+        bottleneck_dim: int = 512,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        if pool_chunks < 1:
+            raise ValueError(f"pool_chunks must be >= 1, got {pool_chunks}")
+        self.input_dim = input_dim
+        self.pool_chunks = pool_chunks
+        self.bottleneck = nn.Sequential(nn.Linear(pool_chunks * input_dim, bottleneck_dim), nn.ReLU())
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(bottleneck_dim, num_labels)
+
+    def forward(self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False) -> Tensor:
+        if return_attention:
+            raise ValueError("XMLCNNHead has no attention; call it with return_attention=False")
+        if features.ndim != 3 or features.shape[-1] != self.input_dim:
+            raise ValueError(
+                f"features must have shape (batch, length, {self.input_dim}), got {tuple(features.shape)}"
+            )
+        if mask is None:
+            mask = features.new_ones(features.shape[:2], dtype=torch.bool)
+        pooled = dynamic_max_pool(features, mask.bool(), self.pool_chunks)
+        return self.output(self.dropout(self.bottleneck(pooled.flatten(1))))
+
+
+def dynamic_max_pool(features: Tensor, mask: Tensor, chunks: int) -> Tensor:
+    """Max over ``chunks`` consecutive near-equal parts of each document's real tokens: (B,T,d) -> (B,c,d)."""
+    batch, _, dim = features.shape
+    rank = mask.long().cumsum(1) - 1
+    length = mask.sum(1, keepdim=True).clamp(min=1)
+    # Chunk j holds ranks [ceil(j*n/c), ceil((j+1)*n/c)); padding goes to an extra chunk, dropped below.
+    chunk = torch.where(mask, rank * chunks // length, chunks)
+    pooled = features.new_full((batch, chunks + 1, dim), float("-inf"))
+    pooled = pooled.scatter_reduce(1, chunk.unsqueeze(-1).expand(-1, -1, dim), features, "amax")
+    pooled = pooled[:, :chunks]
+    return pooled.masked_fill(torch.isneginf(pooled), 0.0)
