@@ -1,0 +1,285 @@
+import functools
+
+import pytest
+import torch
+
+from uclaf_plugin.heads import (
+    DotLabelAttentionHead,
+    LabelAttentionHead,
+    LinearHead,
+    additive_attention_scores,
+    auto_label_chunk_size,
+    build_head,
+    masked_mean_pool,
+)
+
+B, T, D, L = 3, 6, 8, 5
+
+
+def inputs(dtype=torch.float64):
+    """Features and a mask with a full document, a padded one and an empty one."""
+    features = torch.randn(B, T, D, dtype=dtype)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    mask[1, 4:] = False
+    mask[2] = False
+    return features, mask
+
+
+def lan(**kwargs):
+    return LabelAttentionHead(D, L, attention_dim=16, hidden_dim=7, **kwargs).double().eval()
+
+
+def reference_lan(head, features, mask):
+    """The paper's formula, one document and one label at a time (dropout off)."""
+    logits, attention = torch.zeros(B, L, dtype=features.dtype), torch.zeros(B, L, T, dtype=features.dtype)
+    for b in range(B):
+        tokens = features[b][mask[b]]
+        for k in range(L):
+            label = head.label_embedding[k]
+            context = torch.zeros(D, dtype=features.dtype)
+            if len(tokens):
+                hidden = torch.tanh(head.label_proj(label) + head.token_proj(tokens))
+                beta = torch.softmax(hidden @ head.score.weight[0], dim=0)
+                attention[b, k, mask[b]] = beta
+                context = beta @ tokens
+            fc1 = head.activation(head.fc1(torch.cat([label, context])))
+            logits[b, k] = head.fc2(fc1)[0]
+            if head.label_readout is not None:
+                logits[b, k] += head.label_readout[k] @ context
+    return logits, attention
+
+
+def reference_dot(head, features, mask):
+    scores = torch.einsum("kd,btd->bkt", head.label_queries, features).masked_fill(~mask[:, None], -torch.inf)
+    attention = torch.nan_to_num(torch.softmax(scores, dim=-1))
+    context = attention @ features
+    if head.hidden_dim is None:
+        return (context * head.label_weight).sum(-1) + head.label_bias
+    return head.fc2(torch.relu(head.fc1(context))).squeeze(-1)
+
+
+# ---------------------------------------------------------------- LabelAttentionHead
+
+
+@pytest.mark.parametrize("readout", [True, False])
+@pytest.mark.parametrize("chunk", [1, 2, L, None])
+def test_lan_matches_the_per_document_formula(chunk, readout):
+    head = lan(label_chunk_size=chunk, label_readout=readout)
+    assert (head.label_readout is None) is not readout
+    features, mask = inputs()
+    logits, attention = head(features, mask, return_attention=True)
+    expected_logits, expected_attention = reference_lan(head, features, mask)
+    torch.testing.assert_close(logits, expected_logits)
+    torch.testing.assert_close(attention, expected_attention)
+
+
+def test_lan_chunk_size_never_changes_output_or_gradients():
+    features, mask = inputs()
+    head = lan()
+    outputs, grads = [], []
+    for chunk in (1, 2, 3, L, None):
+        head.label_chunk_size = chunk
+        x = features.clone().requires_grad_()
+        logits = head(x, mask)
+        logits.square().sum().backward()
+        outputs.append(logits.detach())
+        grads.append([x.grad] + [p.grad.clone() for p in head.parameters()])
+        head.zero_grad()
+    for logits, grad in zip(outputs[1:], grads[1:], strict=True):
+        assert torch.equal(logits, outputs[0])
+        for got, want in zip(grad, grads[0], strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_lan_ignores_padding_values_and_amount():
+    head = lan(label_chunk_size=2)
+    features, mask = inputs()
+    logits = head(features, mask)
+    noisy = features.masked_fill(~mask[..., None], 1e6)
+    longer = torch.cat([noisy, torch.randn(B, 4, D, dtype=features.dtype)], dim=1)
+    longer_mask = torch.cat([mask, torch.zeros(B, 4, dtype=torch.bool)], dim=1)
+    torch.testing.assert_close(head(noisy, mask), logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(head(longer, longer_mask), logits, rtol=1e-12, atol=1e-12)
+
+
+def test_lan_attention_sums_to_one_over_real_tokens_and_zero_on_padding():
+    features, mask = inputs()
+    _, attention = lan(label_chunk_size=3)(features, mask, return_attention=True)
+    assert attention.shape == (B, L, T)
+    assert torch.all(attention[~mask[:, None].expand(B, L, T)] == 0)
+    sums = attention.sum(-1)
+    torch.testing.assert_close(sums[:2], torch.ones(2, L, dtype=sums.dtype))
+    assert torch.all(sums[2] == 0)  # the empty document
+
+
+def test_empty_documents_give_finite_logits_and_gradients():
+    features = torch.randn(2, T, D, dtype=torch.float64, requires_grad=True)
+    mask = torch.zeros(2, T, dtype=torch.bool)
+    for head in (lan(), build_head("dot", D, L).double(), build_head("linear", D, L, pooling="max").double()):
+        logits = head(features, mask)
+        logits.sum().backward()
+        assert torch.isfinite(logits).all() and torch.isfinite(features.grad).all()
+        features.grad = None
+
+
+def test_mask_may_be_bool_int_or_float():
+    head = lan()
+    features, mask = inputs()
+    expected = head(features, mask)
+    for as_numbers in (mask.long(), mask.double()):
+        torch.testing.assert_close(head(features, as_numbers), expected, rtol=0, atol=0)
+    torch.testing.assert_close(head(features), head(features, torch.ones(B, T)), rtol=0, atol=0)
+
+
+def test_lan_gradcheck_through_chunked_recomputed_path():
+    head = lan(label_chunk_size=2, activation="tanh")
+    features, mask = inputs()
+    features.requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: head(x, mask), (features,))
+    params = (head.label_embedding, head.score.weight)
+    assert torch.autograd.gradcheck(
+        lambda *p: torch.func.functional_call(
+            head, dict(zip(("label_embedding", "score.weight"), p, strict=True)), (features.detach(), mask)
+        ),
+        params,
+    )
+
+
+def test_additive_scores_gradcheck_and_formula():
+    tokens = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    labels = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    expected = torch.tanh(labels[:, None] + tokens[None]) @ v
+    for chunk in (1, 2, 5):
+        scores = functools.partial(additive_attention_scores, chunk_size=chunk)
+        torch.testing.assert_close(scores(tokens, labels, v), expected)
+        assert torch.autograd.gradcheck(scores, (tokens, labels, v))
+
+
+def test_additive_scores_do_not_store_the_tanh_tensor_for_backward():
+    tokens, labels, v = torch.randn(64, 16, requires_grad=True), torch.randn(40, 16), torch.randn(16)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+        additive_attention_scores(tokens, labels, v, chunk_size=4).sum().backward()
+    assert sum(saved) <= 64 * 16 + 40 * 16 + 16  # only the inputs, never a (chunk, N, a) block
+
+
+def test_automatic_chunk_size_fits_the_budget():
+    two_mib_per_label = 4 * 512 * 256 * 4  # B=4, T=512, a=256, float32
+    assert auto_label_chunk_size(3956, two_mib_per_label) == 128  # 256 MiB / 2 MiB
+    assert auto_label_chunk_size(54, two_mib_per_label) == 54
+    assert auto_label_chunk_size(10, 10**12) == 1
+
+
+def test_label_init_sets_label_embeddings_and_label_dim():
+    label_init = torch.randn(L, 3)
+    head = LabelAttentionHead(D, L, attention_dim=4, label_init=label_init).eval()
+    assert torch.equal(head.label_embedding.detach(), label_init)
+    assert head.label_proj.in_features == 3 and head.fc1.in_features == 3 + D
+    features, mask = inputs(torch.float32)
+    before = head(features, mask)
+    with torch.no_grad():
+        head.label_embedding[0] += 1
+    after = head(features, mask)
+    assert not torch.allclose(before[:, 0], after[:, 0])
+    torch.testing.assert_close(before[:, 1:], after[:, 1:])
+
+
+def test_lan_autocast_bfloat16_runs():
+    head = LabelAttentionHead(D, L, attention_dim=4)
+    features, mask = inputs(torch.float32)
+    features.requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = head(features, mask)
+    logits.float().sum().backward()
+    assert torch.isfinite(features.grad).all() and logits.shape == (B, L)
+
+
+# ---------------------------------------------------------------- dot-product and linear heads
+
+
+@pytest.mark.parametrize("hidden_dim", [None, 7])
+def test_dot_head_matches_formula_and_chunking(hidden_dim):
+    features, mask = inputs()
+    head = DotLabelAttentionHead(D, L, hidden_dim=hidden_dim, label_chunk_size=L).double().eval()
+    torch.testing.assert_close(head(features, mask), reference_dot(head, features, mask))
+    x = features.clone().requires_grad_()
+    head(x, mask).square().sum().backward()
+    full_grad = x.grad
+    head.label_chunk_size, x.grad = 2, None
+    logits, attention = head(x, mask, return_attention=True)
+    logits.square().sum().backward()
+    torch.testing.assert_close(logits, reference_dot(head, features, mask))
+    torch.testing.assert_close(x.grad, full_grad)
+    torch.testing.assert_close(attention.sum(-1)[:2], torch.ones(2, L, dtype=x.dtype))
+
+
+def test_dot_head_gradcheck_with_checkpointed_chunks():
+    head = DotLabelAttentionHead(D, L, hidden_dim=4, label_chunk_size=2).double().eval()
+    features, mask = inputs()
+    assert torch.autograd.gradcheck(lambda x: head(x, mask), (features.requires_grad_(),), fast_mode=True)
+
+
+def test_linear_head_pooling():
+    features, mask = inputs()
+    expected_mean = torch.stack(
+        [features[0].mean(0), features[1, :4].mean(0), torch.zeros(D, dtype=torch.double)]
+    )
+    expected_max = torch.stack(
+        [features[0].amax(0), features[1, :4].amax(0), torch.zeros(D, dtype=torch.double)]
+    )
+    for pooling, pooled in (("mean", expected_mean), ("max", expected_max), ("cls", features[:, 0])):
+        head = LinearHead(D, L, pooling=pooling).double().eval()
+        torch.testing.assert_close(head(features, mask), head.classifier(pooled))
+
+
+def test_masked_mean_pool_hand_computed():
+    features = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]], [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]])
+    mask = torch.tensor([[1, 1, 0], [0, 0, 0]])
+    torch.testing.assert_close(masked_mean_pool(features, mask), torch.tensor([[2.0, 3.0], [0.0, 0.0]]))
+    torch.testing.assert_close(masked_mean_pool(features), torch.tensor([[104 / 3, 106 / 3], [7.0, 8.0]]))
+
+
+def test_the_three_heads_are_called_the_same_way():
+    features, mask = inputs(torch.float32)
+    for name in ("lan", "dot", "linear"):
+        head = build_head(name, D, L)
+        logits = head(features, mask)
+        logits_again, attention = head.eval()(features, mask=mask, return_attention=True)
+        assert logits.shape == logits_again.shape == (B, L)
+        assert (attention is None) if name == "linear" else attention.shape == (B, L, T)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("call", "word"),
+    [
+        (lambda h: h(torch.randn(B, D)), "features"),
+        (lambda h: h(torch.randn(B, T, D + 1)), "features"),
+        (lambda h: h(torch.randn(B, T, D), torch.ones(B, T + 1)), "mask"),
+        (lambda h: h(torch.randn(B, T, D), torch.ones(T)), "mask"),
+    ],
+)
+@pytest.mark.parametrize("name", ["lan", "dot", "linear"])
+def test_wrong_shapes_raise_value_error_naming_the_argument(name, call, word):
+    with pytest.raises(ValueError, match=word):
+        call(build_head(name, D, L))
+
+
+@pytest.mark.parametrize(
+    ("make", "word"),
+    [
+        (lambda: LabelAttentionHead(D, L, label_init=torch.randn(L + 1, 3)), "label_init"),
+        (lambda: LabelAttentionHead(D, L, activation="swish"), "activation"),
+        (lambda: LabelAttentionHead(D, L, label_chunk_size=0), "label_chunk_size"),
+        (lambda: DotLabelAttentionHead(D, 0), "num_labels"),
+        (lambda: LinearHead(D, L, pooling="sum"), "pooling"),
+        (lambda: build_head("mlp", D, L), "lan"),
+        (lambda: masked_mean_pool(torch.randn(B, D)), "features"),
+    ],
+)
+def test_bad_configuration_raises_value_error(make, word):
+    with pytest.raises(ValueError, match=word):
+        make()
