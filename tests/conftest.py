@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
-SHARED_DATA = Path(os.environ.get("UCLAF_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("UCLAF_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+)
 
 
 @pytest.fixture(autouse=True)
@@ -51,4 +53,6 @@ def easy_corpus():
     """A small, easy synthetic corpus (seeded)."""
     from uclaf_plugin.data import load_dataset
 
-    return load_dataset("synthetic", num_docs=600, num_labels=8, num_groups=2, doc_length=24, difficulty="easy", seed=0)
+    return load_dataset(
+        "synthetic", num_docs=600, num_labels=8, num_groups=2, doc_length=24, difficulty="easy", seed=0
+    )

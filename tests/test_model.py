@@ -1,0 +1,142 @@
+import copy
+
+import pytest
+import torch
+
+from uclaf_plugin.adapters.attentionxml import AttentionXMLStyle
+from uclaf_plugin.adapters.xmlcnn import XMLCNN
+from uclaf_plugin.model import UCLAF
+from uclaf_plugin.pipeline import pad_batch
+
+HEAD_KWARGS = {
+    "lan": {"attention_dim": 32},
+    "dot": {"hidden_dim": 32},
+    "linear": {},
+    "xmlcnn": {"bottleneck_dim": 32},
+}
+
+
+def _batch(corpus, tokenizer, size=16, max_length=32):
+    split = corpus.train
+    ids = tokenizer(list(split.texts[:size]), truncation=True, max_length=max_length)["input_ids"]
+    input_ids, mask = pad_batch(ids, tokenizer.pad_token_id)
+    targets = torch.from_numpy(corpus.binarize(split.labels[:size]).toarray()).float()
+    return input_ids, mask, targets
+
+
+def _encoder(name, minilm):
+    if name == "minilm":
+        return minilm
+    if name == "xmlcnn":
+        return XMLCNN(embedding_dim=32, num_filters=16)
+    return AttentionXMLStyle(embedding_dim=32, hidden_size=16)
+
+
+def _model(encoder, num_labels, tokenizer, head="lan", contrastive="per_label", queue_size=32, **kwargs):
+    return UCLAF(
+        encoder,
+        num_labels,
+        head=head,
+        contrastive=contrastive,
+        queue_size=queue_size,
+        mask_token_id=tokenizer.mask_token_id,
+        special_token_ids=tuple(tokenizer.all_special_ids),
+        head_kwargs=HEAD_KWARGS[head],
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("contrastive", [None, "per_label"])
+@pytest.mark.parametrize("head", ["lan", "linear", "dot", "xmlcnn"])
+@pytest.mark.parametrize("encoder_name", ["minilm", "xmlcnn", "attentionxml"])
+def test_every_combination_learns(encoder_name, head, contrastive, minilm, tokenizer, easy_corpus):
+    """A few steps on one batch lower the loss. No queue here: a filling queue changes the loss's reference set."""
+    input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=8, max_length=24)
+    encoder = _encoder(encoder_name, minilm)
+    model = _model(encoder, targets.shape[1], tokenizer, head, contrastive, queue_size=0, temperature=0.5)
+    encoder_lr = 1e-4 if encoder_name == "minilm" else 3e-3
+    optimizer = torch.optim.AdamW(
+        [
+            {
+                "params": [p for n, p in model.named_parameters() if n.startswith("encoder.")],
+                "lr": encoder_lr,
+            },
+            {
+                "params": [
+                    p for n, p in model.named_parameters() if not n.startswith("encoder.") and p.requires_grad
+                ]
+            },
+        ],
+        lr=3e-3,
+    )
+    losses = []
+    for _ in range(6):
+        loss = model(input_ids, mask, labels=targets)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        model.momentum_step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-2:]) / 2 < losses[0]
+
+
+def test_keys_enter_the_queue_with_their_labels(tokenizer, easy_corpus):
+    input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=6)
+    model = _model(XMLCNN(embedding_dim=16, num_filters=8), targets.shape[1], tokenizer, head="linear")
+    model(input_ids, mask, labels=targets)
+    assert len(model.queue.embeddings) == 6
+    assert torch.equal(model.queue.labels.float(), targets)
+    assert torch.allclose(model.queue.embeddings.norm(dim=1), torch.ones(6), atol=1e-5)
+
+
+def test_momentum_step_is_an_ema_of_the_query_branch(tokenizer, easy_corpus):
+    input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=6)
+    model = _model(
+        XMLCNN(embedding_dim=16, num_filters=8), targets.shape[1], tokenizer, head="linear", momentum=0.75
+    )
+    key_before = copy.deepcopy(model.key_encoder.state_dict())
+    with torch.no_grad():
+        for parameter in model.encoder.parameters():
+            parameter.add_(1.0)
+    model.momentum_step()
+    for name, value in model.key_encoder.state_dict().items():
+        query = model.encoder.state_dict()[name]
+        if value.is_floating_point():
+            assert torch.allclose(value, 0.75 * key_before[name] + 0.25 * query, atol=1e-6), name
+    assert all(not p.requires_grad for p in model.key_encoder.parameters())
+
+
+def test_inference_uses_only_the_query_branch(tokenizer, easy_corpus):
+    input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=4)
+    model = _model(XMLCNN(embedding_dim=16, num_filters=8), targets.shape[1], tokenizer).eval()
+    before = model(input_ids, mask)
+    with torch.no_grad():
+        for parameter in [*model.key_encoder.parameters(), *model.key_projection.parameters()]:
+            parameter.normal_()
+    assert torch.equal(model(input_ids, mask), before)
+
+
+def test_plain_bce_baseline_matches_torch_bce(tokenizer, easy_corpus):
+    input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=4)
+    model = _model(
+        XMLCNN(embedding_dim=16, num_filters=8), targets.shape[1], tokenizer, "linear", None
+    ).eval()
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(model(input_ids, mask), targets)
+    output = model(input_ids, mask, labels=targets)
+    assert output["contrastive"] is None
+    assert torch.allclose(output["loss"], expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"contrastive": "some"}, "contrastive"),
+        ({"augment": "rotate"}, "augment"),
+        ({"momentum": 1.5}, "momentum"),
+        ({"head": "tree"}, "tree"),
+    ],
+)
+def test_bad_arguments_name_themselves(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        UCLAF(XMLCNN(embedding_dim=8, num_filters=4), 3, mask_token_id=103, **kwargs)

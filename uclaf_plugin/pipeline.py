@@ -1,0 +1,220 @@
+"""A ready-to-use text classifier: tokenizer + :class:`~uclaf_plugin.model.UCLAF` + label names.
+
+``TextClassifier.from_config(ModelConfig(...), label_names)`` builds one; ``save(dir)`` writes safetensors weights,
+``config.json`` and ``labels.json``; ``TextClassifier.load(dir)`` reads them back; ``predict(texts, top_k)`` ranks labels.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .adapters.transformer import DEFAULT_ENCODER, TransformerEncoder, load_tokenizer
+from .files import atomic_write, read_json, write_json
+from .heads import masked_mean_pool
+from .model import UCLAF
+
+BASELINE_ENCODERS = ("xmlcnn", "attentionxml")
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model; saved as ``config.json``.
+
+    ``encoder`` is ``"minilm"`` (the offline default), ``"xmlcnn"``, ``"attentionxml"`` or a Hugging Face model
+    path; the two baselines read the ids of ``tokenizer`` (default: the MiniLM WordPiece tokenizer) and start from its
+    input embeddings when ``init_embeddings``. ``label_init="names"`` starts LAN's label vectors from the encoder's
+    embedding of the label names.
+    """
+
+    encoder: str = DEFAULT_ENCODER
+    tokenizer: str | None = None
+    head: str = "lan"
+    contrastive: str | None = "per_label"
+    lambda_: float = 0.5
+    temperature: float = 0.1
+    queue_size: int = 512
+    momentum: float = 0.999
+    projection_dim: int = 128
+    augment: str = "dropout"
+    max_length: int = 128
+    label_init: str | None = None
+    init_embeddings: bool = True
+    head_kwargs: dict = field(default_factory=dict)
+    encoder_kwargs: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}; valid keys: {sorted(known)}")
+        return cls(**data)
+
+    @property
+    def tokenizer_name(self) -> str:
+        if self.tokenizer:
+            return self.tokenizer
+        return DEFAULT_ENCODER if self.encoder in BASELINE_ENCODERS else self.encoder
+
+
+class TextClassifier(nn.Module):
+    """Tokenizer, model and label names, with ``predict``, ``scores``, ``save`` and ``load``."""
+
+    def __init__(self, model: UCLAF, tokenizer, label_names: list[str], config: ModelConfig):
+        super().__init__()
+        if model.num_labels != len(label_names):
+            raise ValueError(
+                f"model has {model.num_labels} outputs but {len(label_names)} label names were given"
+            )
+        self.model = model
+        self.tokenizer = tokenizer
+        self.label_names = list(label_names)
+        self.config = config
+
+    @classmethod
+    def from_config(
+        cls, config: ModelConfig, label_names: list[str], pretrained: bool = True
+    ) -> TextClassifier:
+        """Build a fresh model; ``pretrained=False`` skips the initialisations that ``load`` overwrites anyway."""
+        tokenizer = load_tokenizer(config.tokenizer_name)
+        encoder = build_encoder(config, tokenizer, pretrained)
+        head_kwargs = dict(config.head_kwargs)
+        if config.label_init == "names" and config.head in ("lan",):
+            head_kwargs["label_init"] = label_name_embeddings(encoder, tokenizer, label_names)
+        elif config.label_init not in (None, "names"):
+            raise ValueError(f"label_init={config.label_init!r} is not valid; use None or 'names'")
+        model = UCLAF(
+            encoder,
+            len(label_names),
+            head=config.head,
+            contrastive=config.contrastive,
+            lambda_=config.lambda_,
+            temperature=config.temperature,
+            queue_size=config.queue_size,
+            momentum=config.momentum,
+            projection_dim=config.projection_dim,
+            augment=config.augment,
+            mask_token_id=tokenizer.mask_token_id,
+            special_token_ids=tuple(tokenizer.all_special_ids),
+            head_kwargs=head_kwargs,
+        )
+        return cls(model, tokenizer, label_names, config)
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """Token ids, truncated to ``config.max_length`` and not padded."""
+        encoded = self.tokenizer(
+            list(texts), truncation=True, max_length=self.config.max_length, padding=False
+        )
+        return encoded["input_ids"]
+
+    @torch.no_grad()
+    def scores(
+        self, texts: list[str], batch_size: int = 64, device: str | torch.device = "cpu"
+    ) -> np.ndarray:
+        """Sigmoid scores ``(n, L)`` in ``label_names`` order."""
+        self.model.eval()
+        ids = self.tokenize(texts)
+        chunks = []
+        for start in range(0, len(ids), batch_size):
+            input_ids, attention_mask = pad_batch(
+                ids[start : start + batch_size], self.tokenizer.pad_token_id
+            )
+            logits = self.model(input_ids.to(device), attention_mask.to(device))
+            chunks.append(torch.sigmoid(logits.float()).cpu().numpy())
+        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.label_names)), dtype=np.float32)
+
+    def predict(
+        self, texts: list[str], top_k: int = 5, batch_size: int = 64
+    ) -> list[list[tuple[str, float]]]:
+        """The ``top_k`` labels of each text with their scores, best first."""
+        scores = self.scores(texts, batch_size=batch_size)
+        top_k = min(top_k, scores.shape[1])
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
+        return [
+            [(self.label_names[j], float(row[j])) for j in ranked]
+            for row, ranked in zip(scores, order, strict=True)
+        ]
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.safetensors``, ``labels.json`` and the ``model`` entry of ``config.json`` into ``directory``."""
+        from safetensors.torch import save_model
+
+        directory = Path(directory)
+        atomic_write(directory / WEIGHTS_FILE, lambda temp: save_model(self.model, temp))
+        config_path = directory / "config.json"
+        run_config = read_json(config_path) if config_path.is_file() else {}
+        write_json(config_path, {**run_config, "model": asdict(self.config)})
+        write_json(directory / "labels.json", self.label_names)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TextClassifier:
+        """Read a model written by :meth:`save` (or a run folder of ``uclaf-bench run``)."""
+        from safetensors.torch import load_model
+
+        directory = Path(directory)
+        if not (directory / WEIGHTS_FILE).is_file():
+            raise FileNotFoundError(
+                f"{directory / WEIGHTS_FILE} not found: is {directory} a saved model or run folder?"
+            )
+        config = ModelConfig.from_dict(read_json(directory / "config.json")["model"])
+        label_names = read_json(directory / "labels.json")
+        classifier = cls.from_config(config, label_names, pretrained=False)
+        load_model(classifier.model, directory / WEIGHTS_FILE)
+        return classifier
+
+
+def build_encoder(config: ModelConfig, tokenizer, pretrained: bool = True) -> nn.Module:
+    """The encoder named by ``config.encoder``; baselines share the tokenizer's ids and, optionally, its embeddings."""
+    kwargs = dict(config.encoder_kwargs)
+    if config.encoder in BASELINE_ENCODERS:
+        if config.init_embeddings and pretrained:
+            kwargs["embedding_weights"] = pretrained_token_embeddings(config.tokenizer_name).clone()
+        else:
+            kwargs.setdefault("vocab_size", len(tokenizer))
+        if config.encoder == "xmlcnn":
+            from .adapters.xmlcnn import XMLCNN
+
+            return XMLCNN(**kwargs)
+        from .adapters.attentionxml import AttentionXMLStyle
+
+        return AttentionXMLStyle(**kwargs)
+    return TransformerEncoder(config.encoder, **kwargs)
+
+
+@functools.lru_cache(maxsize=2)
+def pretrained_token_embeddings(model_name_or_path: str) -> torch.Tensor:
+    """The transformer's input embedding matrix (loaded once per process; clone before training it)."""
+    return TransformerEncoder(model_name_or_path).input_embeddings()
+
+
+@torch.no_grad()
+def label_name_embeddings(encoder: nn.Module, tokenizer, label_names: list[str]) -> torch.Tensor:
+    """Mean-pooled encoder features of each label name (``cs.IT`` reads as ``cs it``), shape ``(L, d)``."""
+    readable = [name.replace(".", " ").replace("_", " ").replace("-", " ") for name in label_names]
+    input_ids, attention_mask = pad_batch(
+        tokenizer(readable, truncation=True, max_length=32)["input_ids"], tokenizer.pad_token_id
+    )
+    was_training = encoder.training
+    encoder.eval()
+    features, mask = encoder(input_ids, attention_mask)
+    encoder.train(was_training)
+    return masked_mean_pool(features, mask).float()
+
+
+def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id lists to the longest one; returns ``input_ids`` and ``attention_mask``."""
+    length = max((len(s) for s in sequences), default=0) or 1
+    input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        input_ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+        attention_mask[row, : len(sequence)] = 1
+    return input_ids, attention_mask
