@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every command behind docs/RESULTS.md, in the order they were run (2-core CPU, no GPU).
+# Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
+# Usage: bash docs/results/commands.sh [stage ...]   (stages: linear aapd aapd-ablate reuters goemotions)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
+BENCH=".venv/bin/uclaf-bench"
+CPU="--max-length 128 --quiet"   # CPU-sized: 128 tokens instead of the paper's 512
+
+stage_linear() {
+  $BENCH compare --dataset reuters --methods linear --seeds 0,1,2 --quiet
+  $BENCH compare --dataset goemotions --methods linear --seeds 0,1,2 --quiet
+  $BENCH compare --dataset aapd --methods linear --seeds 0,1,2 --train-split val --eval-split test --quiet
+}
+
+stage_aapd() {  # AAPD: train on val (900 docs + 100 held out for the epoch), test on test (1,000)
+  $BENCH compare --dataset aapd --methods linear,xmlcnn,attentionxml,bert,uclaf --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU
+}
+
+stage_aapd_ablate() {  # Table 4 (reuses bert and uclaf from stage_aapd)
+  $BENCH ablate --dataset aapd --train-split val --eval-split test --epochs 5 --lr 5e-5 $CPU
+}
+
+stage_reuters() {  # ModApte-90; the neural methods train on a seeded sample of 2,000 of the 7,770 train documents
+  $BENCH compare --dataset reuters --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 2000 --epochs 3 $CPU
+}
+
+stage_goemotions() {  # neural methods on a seeded sample of 4,000 of the 43,410 train comments
+  $BENCH compare --dataset goemotions --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 4000 --epochs 3 \
+    --max-length 64 --quiet
+}
+
+for stage in "${@:-linear aapd aapd-ablate reuters goemotions}"; do
+  for name in $stage; do "stage_${name//-/_}"; done
+done

@@ -1,0 +1,133 @@
+"""The uclaf-bench commands on the synthetic corpus, with settings that finish in seconds."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from uclaf_plugin.cli import app
+
+FAST = ["--dataset", "synthetic", "--epochs", "1", "--limit-train", "96", "--max-length", "32", "--quiet"]
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def lan_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runs") / "xmlcnn-lan"
+    result = invoke("run", "--method", "xmlcnn+lan", *FAST, "--output", folder)
+    assert result.exit_code == 0, result.output
+    return folder, result
+
+
+def test_run_writes_a_complete_run_folder(lan_run):
+    folder, result = lan_run
+    for name in ("config.json", "metrics.json", "model.safetensors", "labels.json", "train_log.jsonl"):
+        assert (folder / name).is_file(), name
+    assert not (folder / "checkpoint.pt").exists()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert {"P@1", "P@3", "P@5", "nDCG@3", "nDCG@5", "micro-F1", "macro-F1"} <= set(metrics["test"])
+    assert len(metrics["val_curve"]) == 1 and metrics["data"]["train_docs"] == 96
+    for key in ("train_seconds", "docs_per_second", "peak_memory_mb", "device", "environment"):
+        assert metrics[key] is not None, key
+    assert f"{100 * metrics['test']['P@1']:.2f}" in result.output
+    config = json.loads((folder / "config.json").read_text())
+    assert config["spec"]["method"] == "xmlcnn+lan" and config["model"]["head"] == "lan"
+    assert config["command"].startswith("uclaf-bench run --dataset synthetic --method xmlcnn+lan")
+
+
+def test_predict_prints_top_k_as_json_lines(lan_run):
+    folder, _ = lan_run
+    result = invoke("predict", "--run", folder, "--top-k", "2", "--json", "some words", "other words")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.strip().splitlines()]
+    labels = json.loads((folder / "labels.json").read_text())
+    assert [r["text"] for r in records] == ["some words", "other words"]
+    for record in records:
+        scores = [entry["score"] for entry in record["labels"]]
+        assert len(scores) == 2 and scores == sorted(scores, reverse=True)
+        assert all(entry["label"] in labels for entry in record["labels"])
+
+
+def test_plots_are_written(lan_run, tmp_path):
+    folder, _ = lan_run
+    for kind in ("attention", "prototypes"):
+        png = tmp_path / f"{kind}.png"
+        result = invoke("plot", kind, "--run", folder, "--output", png)
+        assert result.exit_code == 0, result.output
+        assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size < 200_000
+
+
+def test_linear_run_and_predict(tmp_path):
+    folder = tmp_path / "linear"
+    assert (
+        invoke("run", "--method", "linear", "--dataset", "synthetic", "--output", folder, "-q").exit_code == 0
+    )
+    result = invoke("predict", "--run", folder, "a text")
+    assert result.exit_code == 0 and "a text" in result.output
+
+
+def test_compare_reuses_finished_runs_and_writes_tables(tmp_path):
+    args = ["compare", *FAST, "--methods", "linear,xmlcnn", "--root", tmp_path]
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert "reusing" not in first.output
+    second = invoke(*args)
+    assert second.output.count("reusing") == 2
+    csv_lines = (tmp_path / "synthetic" / "compare.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("method,seed,P@1") and len(csv_lines) == 3
+    assert "| xmlcnn |" in (tmp_path / "synthetic" / "compare.md").read_text()
+
+
+def test_ablate_and_sweep_and_report(tmp_path):
+    ablation = invoke(
+        "ablate", *FAST, "--encoder", "xmlcnn", "--positives", "any,per_label", "--root", tmp_path
+    )
+    assert ablation.exit_code == 0, ablation.output
+    assert "per_label" in (tmp_path / "synthetic" / "ablation-positives.md").read_text()
+    sweep = invoke(
+        "sweep", *FAST, "--encoder", "xmlcnn", "--param", "lambda", "--values", "0.1,1", "--root", tmp_path
+    )
+    assert sweep.exit_code == 0, sweep.output
+    assert (tmp_path / "synthetic" / "sweep-lambda.png").read_bytes()[:4] == b"\x89PNG"
+    report = invoke("report", "--runs", tmp_path)
+    assert report.exit_code == 0 and report.output.count("(seed 0)") == 4
+
+
+def test_two_worker_processes_write_one_result(tmp_path):
+    folder = tmp_path / "ddp"
+    result = invoke("run", "--method", "xmlcnn+cacl", *FAST, "--nproc", "2", "--output", folder)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["data"]["train_docs"] == 96
+
+
+def test_data_commands():
+    assert "reuters" in invoke("data", "list").output
+    stats = invoke("data", "stats", "synthetic")
+    assert stats.exit_code == 0 and "train" in stats.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--dataset", "nope", "--method", "uclaf"], "synthetic"),
+        (["run", "--dataset", "synthetic", "--method", "nope"], "uclaf"),
+        (["run", "--dataset", "synthetic", "--method", "xmlcnn", "--epochs", "0"], "--epochs"),
+        (["run", "--dataset", "synthetic", "--method", "xmlcnn", "--temperature", "-1"], "--temperature"),
+        (["sweep", "--dataset", "synthetic", "--param", "depth", "--values", "1"], "lambda"),
+        (["predict", "--run", "/nonexistent", "text"], "/nonexistent"),
+    ],
+)
+def test_bad_input_names_the_problem(args, message):
+    result = invoke(*args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path):
+    result = invoke("run", "--method", "xmlcnn", *FAST, "--output", tmp_path / "none", "--resume")
+    assert result.exit_code != 0 and "nothing to resume" in result.output

@@ -1,0 +1,265 @@
+"""What each ``uclaf-bench`` command does, apart from parsing and printing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..files import atomic_write, read_json
+from .experiments import ablation_specs, compare_specs, run_specs, sweep_specs
+from .reported import reported_rows
+from .runner import METRICS_FILE, execute
+from .spec import RunSpec, build_spec
+from .store import collect_runs, dataset_slug, default_run_dir
+from .tables import METRIC_COLUMNS, aggregate, rich_table, run_row, to_csv, to_markdown
+
+TIMING_COLUMNS = ["train_seconds", "docs_per_second"]
+
+
+def run(
+    dataset,
+    method,
+    *,
+    seed,
+    train_split,
+    eval_split,
+    limit_train,
+    overrides,
+    output,
+    resume,
+    nproc,
+    device,
+    data_dir,
+    quiet,
+) -> tuple[dict, Path]:
+    """Train (or resume) one run; returns its metrics and folder."""
+    from ..train import CHECKPOINT_FILE, TrainingInterrupted
+    from .distributed import init_from_environment, launch
+
+    spec = build_spec(
+        dataset,
+        method,
+        seed=seed,
+        train_split=train_split,
+        eval_split=eval_split,
+        limit_train=limit_train,
+        overrides=overrides,
+    )
+    folder = Path(output) if output is not None else default_run_dir(spec)
+    _check_run_folder(folder, spec, resume, CHECKPOINT_FILE)
+    if (folder / METRICS_FILE).is_file() and not resume:
+        return read_json(folder / METRICS_FILE), folder
+    init_from_environment(device)
+    try:
+        launch(nproc, _execute, spec.to_dict(), str(folder), data_dir, device, quiet, resume, device=device)
+    except TrainingInterrupted as stop:
+        stop.resume_command = f"{spec.command()} --output {folder} --resume"
+        raise
+    return read_json(folder / METRICS_FILE), folder
+
+
+def _execute(spec: dict, folder: str, data_dir, device, quiet, resume) -> None:
+    spec = RunSpec.from_dict(spec)
+    execute(
+        spec, folder, data_dir=data_dir, device=device, quiet=quiet, resume=resume, command=spec.command()
+    )
+
+
+def _check_run_folder(folder: Path, spec: RunSpec, resume: bool, checkpoint_file: str) -> None:
+    has_checkpoint = (folder / checkpoint_file).is_file()
+    if resume and not has_checkpoint:
+        raise FileNotFoundError(
+            f"nothing to resume: {folder / checkpoint_file} does not exist; run without --resume"
+        )
+    if has_checkpoint and not resume:
+        raise ValueError(
+            f"{folder} holds an interrupted run; add --resume to continue it, or pick another --output"
+        )
+    if (folder / METRICS_FILE).is_file() and not resume:
+        saved = read_json(folder / "config.json").get("spec")
+        if saved != spec.to_dict():
+            raise ValueError(f"{folder} holds a finished run with other settings; pick another --output")
+
+
+def _runner(data_dir, device, quiet):
+    def execute_one(spec: RunSpec, folder: Path) -> None:
+        execute(spec, folder, data_dir=data_dir, device=device, quiet=quiet, command=spec.command())
+
+    return execute_one
+
+
+def _with_seeds(make_specs, seeds: list[int]) -> list[tuple[str, RunSpec]]:
+    return [pair for seed in seeds for pair in make_specs(seed)]
+
+
+def _table_files(
+    root: Path, dataset: str, name: str, rows: list[dict], entries: list[dict], columns, first: str
+):
+    folder = Path(root) / dataset_slug(dataset)
+    markdown = to_markdown(entries, columns, first=first)
+    md_path = atomic_write(folder / f"{name}.md", lambda temp: Path(temp).write_text(markdown))
+    csv_text = to_csv(rows)
+    csv_path = atomic_write(folder / f"{name}.csv", lambda temp: Path(temp).write_text(csv_text))
+    return md_path, csv_path
+
+
+def _experiment(labelled, name, dataset, title, *, root, device, data_dir, quiet, announce, extra_entries=()):
+    results = run_specs(labelled, _runner(data_dir, device, quiet), root, announce=announce)
+    rows = [run_row(run, label) for label, run in results]
+    entries = [*extra_entries, *aggregate(rows)]
+    columns = [*METRIC_COLUMNS, *TIMING_COLUMNS]
+    files = _table_files(root, dataset, name, rows, entries, columns, first="method")
+    return rich_table(entries, columns, title=title), files, entries
+
+
+def compare(dataset, methods, seeds, common, *, root, device, data_dir, quiet, announce):
+    labelled = _with_seeds(lambda seed: compare_specs(dataset, methods, seed=seed, **common), seeds)
+    table, files, _ = _experiment(
+        labelled,
+        "compare",
+        dataset,
+        f"{dataset}: test metrics (%)",
+        root=root,
+        device=device,
+        data_dir=data_dir,
+        quiet=quiet,
+        announce=announce,
+        extra_entries=reported_rows(dataset),
+    )
+    return table, files
+
+
+def ablate(dataset, positives, augments, seeds, common, *, root, device, data_dir, quiet, announce):
+    name = "ablation-positives" if positives else "ablation-augment" if augments else "ablation-components"
+    labelled = _with_seeds(
+        lambda seed: ablation_specs(dataset, positives, augments, seed=seed, **dict(common)), seeds
+    )
+    table, files, _ = _experiment(
+        labelled,
+        name,
+        dataset,
+        f"{dataset}: {name} (%)",
+        root=root,
+        device=device,
+        data_dir=data_dir,
+        quiet=quiet,
+        announce=announce,
+    )
+    return table, files
+
+
+def sweep(dataset, param, values, method, seeds, common, *, root, device, data_dir, quiet, announce):
+    from .plots import sweep_figure
+
+    labelled = _with_seeds(
+        lambda seed: sweep_specs(dataset, param, values, method, seed=seed, **dict(common)), seeds
+    )
+    name = f"sweep-{param}"
+    table, files, entries = _experiment(
+        labelled,
+        name,
+        dataset,
+        f"{dataset}: {method} sweep over {param} (%)",
+        root=root,
+        device=device,
+        data_dir=data_dir,
+        quiet=quiet,
+        announce=announce,
+    )
+    png = sweep_figure(entries, values, param, Path(root) / dataset_slug(dataset) / f"{name}.png")
+    return table, (*files, png)
+
+
+def predict(run_dir: Path, texts: list[str], top_k: int) -> list[list[tuple[str, float]]]:
+    """Top-k ``(label, score)`` for each text, from a neural or a linear run folder."""
+    run_dir = Path(run_dir)
+    if (run_dir / "model.safetensors").is_file():
+        from ..pipeline import TextClassifier
+
+        return TextClassifier.load(run_dir).predict(texts, top_k=top_k)
+    from ..adapters.linear import LinearBaseline
+
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"--run {run_dir} does not exist; pass a folder written by uclaf-bench run")
+    model = LinearBaseline.load(run_dir)
+    labels = read_json(run_dir / "labels.json")
+    scores = model.decision_function(texts)
+    ranked = (-scores).argsort(axis=1, kind="stable")[:, :top_k]
+    return [[(labels[j], float(row[j])) for j in order] for row, order in zip(scores, ranked, strict=True)]
+
+
+def report(root: Path) -> str:
+    """Markdown: one table per dataset, one row per run."""
+    runs = collect_runs(root)
+    if not runs:
+        return f"No finished runs under {root}.\n"
+    by_dataset: dict[str, list[dict]] = {}
+    for run in runs:
+        by_dataset.setdefault(run["spec"].get("dataset", "?"), []).append(run)
+    sections = []
+    for dataset, members in by_dataset.items():
+        entries = [
+            {
+                **run_row(run),
+                "runs": 1,
+                "method": f"{run['spec'].get('method')} (seed {run['spec'].get('seed')})",
+            }
+            for run in members
+        ]
+        sections.append(f"## {dataset}\n\n" + to_markdown(entries, [*METRIC_COLUMNS, *TIMING_COLUMNS]))
+    return "\n".join(sections)
+
+
+def metrics_table(metrics: dict, title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics["test"].items():
+        table.add_row(name, f"{100 * value:.2f}" if isinstance(value, float) else str(value))
+    for name in ("train_seconds", "docs_per_second", "peak_memory_mb", "device"):
+        if metrics.get(name) is not None:
+            table.add_row(name, str(metrics[name]))
+    return table
+
+
+def predictions_table(texts: list[str], predictions):
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("text", max_width=60)
+    table.add_column("labels (score)")
+    for text, ranked in zip(texts, predictions, strict=True):
+        table.add_row(text, ", ".join(f"{label} ({score:.3f})" for label, score in ranked))
+    return table
+
+
+def dataset_list_table():
+    from rich.table import Table
+
+    from ..data import DATASETS
+
+    table = Table(title="datasets")
+    table.add_column("name")
+    table.add_column("about")
+    for name, loader in DATASETS.items():
+        table.add_row(name, (loader.__doc__ or "").strip().split("\n")[0])
+    return table
+
+
+def dataset_stats_table(name: str, data_dir):
+    from rich.table import Table
+
+    from ..data import load_dataset
+
+    stats = load_dataset(name, data_dir=data_dir).stats()
+    table = Table(title=f"{name}")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for key, value in stats.items():
+        if isinstance(value, (int, float, str)):
+            table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
+        elif isinstance(value, dict) and all(isinstance(v, (int, float)) for v in value.values()):
+            shown = sorted(value.items(), key=lambda kv: -kv[1])[:10]
+            table.add_row(key, ", ".join(f"{k}: {v:g}" for k, v in shown) + (" …" if len(value) > 10 else ""))
+    return table

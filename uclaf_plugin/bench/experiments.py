@@ -1,0 +1,80 @@
+"""Lists of runs behind ``compare``, ``ablate`` and ``sweep``, and running them with reuse of finished ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .spec import RunSpec, build_spec
+from .store import default_run_dir, finished_run, load_run
+
+# The paper's Table 4: each component on top of the fine-tuned encoder.
+COMPONENT_ABLATION = [
+    ("baseline", "bert"),
+    ("+LAN", "bert-lan"),
+    ("+CACL", "bert-cacl"),
+    ("+LAN +CACL (UCLAF)", "uclaf"),
+]
+SWEEP_PARAMS = {"lambda": "lambda_", "temperature": "temperature"}
+
+
+def compare_specs(dataset: str, methods: list[str], **common) -> list[tuple[str, RunSpec]]:
+    return [(method, build_spec(dataset, method, **common)) for method in methods]
+
+
+def ablation_specs(
+    dataset: str, positives: list[str] | None = None, augments: list[str] | None = None, **common
+):
+    """Table 4 by default; Table 5 with ``positives``; Table 6 with ``augments`` (both on the ``uclaf`` method)."""
+    if positives and augments:
+        raise ValueError("ablate one thing at a time: give --positives or --augment, not both")
+    overrides = common.pop("overrides", {}) or {}
+    if positives:
+        return [
+            (p, build_spec(dataset, "uclaf", overrides={**overrides, "positives": p}, **common))
+            for p in positives
+        ]
+    if augments:
+        return [
+            (a, build_spec(dataset, "uclaf", overrides={**overrides, "augment": a}, **common))
+            for a in augments
+        ]
+    return [
+        (label, build_spec(dataset, method, overrides=overrides, **common))
+        for label, method in COMPONENT_ABLATION
+    ]
+
+
+def sweep_specs(dataset: str, param: str, values: list[float], method: str = "uclaf", **common):
+    """One ``method`` run per value of ``param`` (``lambda`` or ``temperature``)."""
+    if param not in SWEEP_PARAMS:
+        raise ValueError(f"--param {param!r} is not valid; choose one of {', '.join(SWEEP_PARAMS)}")
+    overrides = common.pop("overrides", {}) or {}
+    key = SWEEP_PARAMS[param]
+    return [
+        (f"{param}={v:g}", build_spec(dataset, method, overrides={**overrides, key: v}, **common))
+        for v in values
+    ]
+
+
+def run_specs(
+    labelled: list[tuple[str, RunSpec]],
+    execute_one: Callable[[RunSpec, Path], None],
+    root: str | Path,
+    reuse: bool = True,
+    announce: Callable[[str], None] = print,
+) -> list[tuple[str, dict]]:
+    """Run each spec (or reuse its finished folder under ``root``); returns ``(label, loaded run)`` pairs."""
+    results = []
+    for position, (label, spec) in enumerate(labelled, start=1):
+        folder = finished_run(spec, root) if reuse else None
+        if folder is None:
+            folder = default_run_dir(spec, root)
+            announce(
+                f"[{position}/{len(labelled)}] {label}: training {spec.method} on {spec.dataset} -> {folder}"
+            )
+            execute_one(spec, folder)
+        else:
+            announce(f"[{position}/{len(labelled)}] {label}: reusing {folder}")
+        results.append((label, load_run(folder)))
+    return results

@@ -1,0 +1,75 @@
+"""Method presets (what each ``--method`` means) and per-dataset hyper-parameters.
+
+A method is a model recipe: encoder, head, contrastive term. ``linear`` is the TF-IDF baseline and has no neural
+parts. ``aapd`` and ``eurlex`` use the paper's settings; every other dataset uses the CPU-friendly defaults below
+(``docs/RESULTS.md`` explains them).
+"""
+
+from __future__ import annotations
+
+ENCODER_LR = {"minilm": 5e-5, "xmlcnn": 1e-3, "attentionxml": 1e-3}
+
+METHODS: dict[str, dict] = {
+    "linear": {"kind": "linear"},
+    "xmlcnn": {"encoder": "xmlcnn", "head": "xmlcnn", "contrastive": None},
+    "attentionxml": {
+        "encoder": "attentionxml",
+        "head": "dot",
+        "contrastive": None,
+        "head_kwargs": {"hidden_dim": 256},
+    },
+    "bert": {"encoder": "minilm", "head": "linear", "contrastive": None},
+    "bert-lan": {"encoder": "minilm", "head": "lan", "contrastive": None},
+    "bert-cacl": {"encoder": "minilm", "head": "linear", "contrastive": "per_label"},
+    "uclaf": {"encoder": "minilm", "head": "lan", "contrastive": "per_label"},
+    "xmlcnn+cacl": {"encoder": "xmlcnn", "head": "xmlcnn", "contrastive": "per_label"},
+    "xmlcnn+lan": {"encoder": "xmlcnn", "head": "lan", "contrastive": None},
+    "attentionxml+cacl": {
+        "encoder": "attentionxml",
+        "head": "dot",
+        "contrastive": "per_label",
+        "head_kwargs": {"hidden_dim": 256},
+    },
+    "attentionxml+lan": {"encoder": "attentionxml", "head": "lan", "contrastive": None},
+}
+
+# Defaults where the paper gives nothing (and for the CPU): short inputs, small τ (see DESIGN.md's reference runs).
+DEFAULTS = {
+    "model": {"max_length": 128, "lambda_": 0.5, "temperature": 0.1, "queue_size": 512, "augment": "dropout"},
+    "train": {"epochs": 8, "batch_size": 16, "lr": 5e-5, "head_lr": 1e-3},
+}
+
+# The paper's hyper-parameters (batch 16, max length 512, dropout 0.5).
+PAPER_SETTINGS = {
+    "aapd": {
+        "model": {"max_length": 512, "lambda_": 0.7, "temperature": 5.0, "head_kwargs": {"dropout": 0.5}},
+        "train": {"batch_size": 16, "lr": 1e-5},
+    },
+    "eurlex": {
+        "model": {"max_length": 512, "lambda_": 0.5, "temperature": 3.0, "head_kwargs": {"dropout": 0.5}},
+        "train": {"batch_size": 16, "lr": 5e-5},
+    },
+}
+
+# The embedded demo corpus trains in a few minutes on two CPU cores.
+DATASET_SETTINGS = {
+    **PAPER_SETTINGS,
+    "synthetic": {"model": {"max_length": 64}, "train": {"epochs": 3, "lr": 1e-4}},
+}
+
+
+def method_names() -> list[str]:
+    return list(METHODS)
+
+
+def method_recipe(method: str) -> dict:
+    """The preset of ``method``; an unknown name raises ``ValueError`` listing the valid ones."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    return dict(METHODS[method])
+
+
+def dataset_settings(dataset: str) -> dict:
+    """``{"model": {...}, "train": {...}}`` defaults for ``dataset`` (a registered name or a path)."""
+    specific = DATASET_SETTINGS.get(dataset, {})
+    return {part: {**DEFAULTS[part], **specific.get(part, {})} for part in ("model", "train")}

@@ -1,0 +1,198 @@
+"""Execute one :class:`RunSpec`: load the data, train, evaluate on the test split, write the run folder.
+
+A run folder holds ``config.json`` (the spec and the command), ``metrics.json`` (test metrics under ``"test"``, the
+validation curve, wall time, docs/s, peak memory, device, versions, git commit), the model weights,
+``labels.json`` and ``train_log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..data import load_dataset
+from ..files import read_json, write_json
+from ..metrics import evaluate, jain_propensities
+from .spec import RunSpec
+
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.json"
+VAL_FRACTION_OF_TRAIN = 0.1
+
+
+@dataclass
+class RunData:
+    """Texts and multi-hot targets of the three roles a run needs."""
+
+    label_names: list[str]
+    train: tuple[list[str], sp.csr_matrix]
+    val: tuple[list[str], sp.csr_matrix]
+    test: tuple[list[str], sp.csr_matrix]
+    unseen_test_labels: int
+
+
+def prepare_data(spec: RunSpec, data_dir: str | None = None) -> RunData:
+    """Load the splits named by ``spec``; when training on ``val``, hold out a seeded slice of it for validation."""
+    dataset = load_dataset(spec.dataset, data_dir=data_dir, seed=spec.seed)
+    train = dataset.split(spec.train_split)
+    train_texts, train_labels = list(train.texts), list(train.labels)
+    if spec.limit_train is not None:
+        keep = np.random.default_rng(spec.seed).permutation(len(train_texts))[: spec.limit_train]
+        train_texts, train_labels = [train_texts[i] for i in keep], [train_labels[i] for i in keep]
+    if spec.train_split == "val":
+        (train_texts, train_labels), (val_texts, val_labels) = _hold_out(train_texts, train_labels, spec.seed)
+    else:
+        val = dataset.split("val")
+        val_texts, val_labels = list(val.texts), list(val.labels)
+    test = dataset.split(spec.eval_split)
+    seen = {label for labels in train_labels for label in labels}
+    unseen = sum(label not in seen for labels in test.labels for label in labels)
+    return RunData(
+        label_names=list(dataset.label_names),
+        train=(train_texts, dataset.binarize(train_labels)),
+        val=(val_texts, dataset.binarize(val_labels)),
+        test=(list(test.texts), dataset.binarize(test.labels)),
+        unseen_test_labels=unseen,
+    )
+
+
+def execute(
+    spec: RunSpec,
+    output: str | Path,
+    *,
+    data_dir=None,
+    device="auto",
+    quiet=False,
+    resume=False,
+    command=None,
+) -> dict:
+    """Train and evaluate ``spec``; writes the run folder ``output`` (rank 0 only) and returns ``metrics.json``'s dict."""
+    output = Path(output)
+    data = prepare_data(spec, data_dir)
+    propensities = _propensities(data.train[1])
+    started = time.perf_counter()
+    if spec.is_linear:
+        outcome = _run_linear(spec, data, output, propensities)
+    else:
+        outcome = _run_neural(
+            spec, data, output, propensities, device=device, quiet=quiet, resume=resume, command=command
+        )
+    if outcome is None:
+        return {}
+    metrics = {
+        "test": outcome.pop("test"),
+        **outcome,
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        "data": {
+            "train_docs": len(data.train[0]),
+            "val_docs": len(data.val[0]),
+            "test_docs": len(data.test[0]),
+            "labels": len(data.label_names),
+            "unseen_test_labels": data.unseen_test_labels,
+        },
+        "environment": environment(),
+    }
+    write_json(output / CONFIG_FILE, {**_existing_config(output), "spec": spec.to_dict(), "command": command})
+    write_json(output / METRICS_FILE, metrics)
+    return metrics
+
+
+def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities) -> dict:
+    from ..adapters.linear import LinearBaseline
+
+    model = LinearBaseline(**spec.linear)
+    started = time.perf_counter()
+    model.fit(*data.train)
+    train_seconds = time.perf_counter() - started
+    scores = model.decision_function(data.test[0])
+    model.save(output)
+    write_json(output / "labels.json", data.label_names)
+    return {
+        "test": evaluate(scores, data.test[1], propensities=propensities, threshold=0.0),
+        "val_curve": [],
+        "train_seconds": round(train_seconds, 2),
+        "docs_per_second": round(len(data.train[0]) / train_seconds, 2),
+        "device": "cpu",
+    }
+
+
+def _run_neural(
+    spec: RunSpec, data: RunData, output: Path, propensities, *, device, quiet, resume, command
+) -> dict | None:
+    from ..pipeline import ModelConfig, TextClassifier
+    from ..train import CHECKPOINT_FILE, TrainConfig, Trainer, seed_everything
+
+    seed_everything(spec.seed)
+    classifier = TextClassifier.from_config(ModelConfig.from_dict(spec.model), data.label_names)
+    trainer = Trainer(classifier, TrainConfig(**{**spec.train, "device": device, "quiet": quiet}), output)
+    if trainer.is_main:
+        write_json(output / CONFIG_FILE, {"spec": spec.to_dict(), "command": command})
+    summary = trainer.fit(*data.train, *data.val, resume=resume)
+    if not trainer.is_main:
+        return None
+    test = trainer.evaluate(*data.test, propensities=propensities)
+    classifier.save(output)
+    (output / CHECKPOINT_FILE).unlink(missing_ok=True)
+    return {"test": test, "val_curve": summary.pop("history"), **summary}
+
+
+def _hold_out(texts: list[str], labels: list[list[str]], seed: int):
+    order = np.random.default_rng(seed + 1).permutation(len(texts))
+    cut = max(1, int(round(VAL_FRACTION_OF_TRAIN * len(texts))))
+    held, kept = order[:cut], order[cut:]
+    return ([texts[i] for i in kept], [labels[i] for i in kept]), (
+        [texts[i] for i in held],
+        [labels[i] for i in held],
+    )
+
+
+def _propensities(train_targets: sp.csr_matrix) -> np.ndarray:
+    counts = np.asarray(train_targets.sum(axis=0)).ravel()
+    return jain_propensities(counts, train_targets.shape[0])
+
+
+def _existing_config(output: Path) -> dict:
+    path = output / CONFIG_FILE
+    return read_json(path) if path.is_file() else {}
+
+
+def environment() -> dict:
+    """Package versions, the machine and the git commit, for ``metrics.json``."""
+    import sklearn
+    import torch
+    import transformers
+
+    from .. import __version__
+
+    return {
+        "uclaf_plugin": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "scikit_learn": sklearn.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {_cpu_count()} CPU cores"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
+        "git_commit": _git_commit(),
+    }
+
+
+def _cpu_count() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None

@@ -1,0 +1,151 @@
+"""A run's full, resolved configuration: preset + dataset settings + command-line overrides.
+
+Two runs with the same spec are the same experiment, so ``compare`` reuses finished runs by the spec's hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from ..pipeline import ModelConfig
+from ..train import TrainConfig
+from .presets import ENCODER_LR, dataset_settings, method_recipe
+
+MODEL_OVERRIDES = {
+    "max_length",
+    "lambda_",
+    "temperature",
+    "augment",
+    "queue_size",
+    "encoder",
+    "head",
+    "contrastive",
+    "label_init",
+}
+TRAIN_OVERRIDES = {"epochs", "batch_size", "lr", "head_lr", "patience", "monitor", "checkpoint_every"}
+
+
+@dataclass
+class RunSpec:
+    """What one ``uclaf-bench run`` trains and evaluates."""
+
+    dataset: str
+    method: str
+    seed: int = 0
+    train_split: str = "train"
+    eval_split: str = "test"
+    limit_train: int | None = None
+    overrides: dict = field(default_factory=dict)
+    model: dict | None = None
+    train: dict = field(default_factory=dict)
+    linear: dict | None = None
+
+    @property
+    def is_linear(self) -> bool:
+        return self.model is None
+
+    def key(self) -> str:
+        """A short hash of everything that changes the result (not the device, nor verbosity)."""
+        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+    def command(self) -> str:
+        """The ``uclaf-bench run`` line that reproduces this run."""
+        parts = [
+            "uclaf-bench run",
+            f"--dataset {self.dataset}",
+            f"--method {self.method}",
+            f"--seed {self.seed}",
+        ]
+        if self.train_split != "train" or self.eval_split != "test":
+            parts += [f"--train-split {self.train_split}", f"--eval-split {self.eval_split}"]
+        if self.limit_train is not None:
+            parts.append(f"--limit-train {self.limit_train}")
+        for name, value in self.overrides.items():
+            option = "lambda" if name == "lambda_" else name.replace("_", "-")
+            parts.append(f"--{option} {'none' if value is None else value}")
+        return " ".join(parts)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunSpec:
+        return cls(**data)
+
+
+def build_spec(
+    dataset: str,
+    method: str,
+    *,
+    seed: int = 0,
+    train_split: str = "train",
+    eval_split: str = "test",
+    limit_train: int | None = None,
+    overrides: dict | None = None,
+) -> RunSpec:
+    """Resolve ``method`` on ``dataset`` with ``overrides`` (``None`` values are ignored)."""
+    recipe = method_recipe(method)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _check_overrides(overrides)
+    if limit_train is not None and limit_train < 1:
+        raise ValueError(f"--limit-train must be at least 1, got {limit_train}")
+    common = {
+        "dataset": dataset,
+        "method": method,
+        "seed": seed,
+        "train_split": train_split,
+        "eval_split": eval_split,
+        "limit_train": limit_train,
+        "overrides": overrides,
+    }
+    if recipe.pop("kind", None) == "linear":
+        return RunSpec(**common, linear={"estimator": "svm", "C": 1.0})
+    settings = dataset_settings(dataset)
+    model = _model_config(recipe, settings["model"], overrides)
+    train = _train_config(model, settings["train"], overrides, seed)
+    return RunSpec(**common, model=asdict(model), train=asdict(train))
+
+
+def _model_config(recipe: dict, dataset_model: dict, overrides: dict) -> ModelConfig:
+    values = {**dataset_model, **recipe}
+    values.update({k: v for k, v in overrides.items() if k in MODEL_OVERRIDES})
+    if "positives" in overrides:
+        if values.get("contrastive") is None:
+            raise ValueError(
+                "--positives needs a contrastive term: this method has none; add --contrastive per_label"
+            )
+        values["contrastive"] = overrides["positives"]
+    if values.get("contrastive") == "none":
+        values["contrastive"] = None
+    # The preset's head arguments belong to the preset's head; a --head override keeps only the dataset's.
+    recipe_head_kwargs = recipe.get("head_kwargs", {}) if values["head"] == recipe["head"] else {}
+    values["head_kwargs"] = {**dataset_model.get("head_kwargs", {}), **recipe_head_kwargs}
+    return ModelConfig.from_dict(values)
+
+
+def _train_config(model: ModelConfig, dataset_train: dict, overrides: dict, seed: int) -> TrainConfig:
+    values = dict(dataset_train)
+    if model.encoder in ENCODER_LR and model.encoder != "minilm":
+        values["lr"] = values["head_lr"] = ENCODER_LR[model.encoder]
+    values.update({k: v for k, v in overrides.items() if k in TRAIN_OVERRIDES})
+    return TrainConfig(**values, seed=seed, quiet=True)
+
+
+def _check_overrides(overrides: dict) -> None:
+    known = MODEL_OVERRIDES | TRAIN_OVERRIDES | {"positives"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown settings {unknown}; valid: {sorted(known)}")
+    for name in ("lambda_", "lr", "head_lr"):
+        if name in overrides and overrides[name] < 0:
+            raise ValueError(f"--{name.rstrip('_')} must not be negative, got {overrides[name]}")
+    if "temperature" in overrides and overrides["temperature"] <= 0:
+        raise ValueError(f"--temperature must be positive, got {overrides['temperature']}")
+    for name in ("epochs", "batch_size", "max_length"):
+        if name in overrides and overrides[name] < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {overrides[name]}")
+    if "queue_size" in overrides and overrides["queue_size"] < 0:
+        raise ValueError(f"--queue-size must not be negative, got {overrides['queue_size']}")

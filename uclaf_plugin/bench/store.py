@@ -1,0 +1,50 @@
+"""Where runs live, and reading finished ones back (``compare`` reuses a finished run with the same spec)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..files import read_json
+from .runner import CONFIG_FILE, METRICS_FILE
+from .spec import RunSpec
+
+DEFAULT_ROOT = Path("runs")
+
+
+def dataset_slug(dataset: str) -> str:
+    """A folder name for a dataset name or path."""
+    return Path(dataset).stem if ("/" in dataset or "." in dataset) else dataset
+
+
+def default_run_dir(spec: RunSpec, root: str | Path = DEFAULT_ROOT) -> Path:
+    return Path(root) / dataset_slug(spec.dataset) / spec.method / f"seed{spec.seed}-{spec.key()}"
+
+
+def finished_run(spec: RunSpec, root: str | Path = DEFAULT_ROOT) -> Path | None:
+    """The folder of a finished run of exactly ``spec`` under ``root``, if there is one."""
+    folder = default_run_dir(spec, root)
+    if not (folder / METRICS_FILE).is_file():
+        return None
+    return folder if read_json(folder / CONFIG_FILE).get("spec") == spec.to_dict() else None
+
+
+def load_run(folder: str | Path) -> dict:
+    """``{"folder", "spec", "command", "metrics"}`` of a finished run folder."""
+    folder = Path(folder)
+    config = read_json(folder / CONFIG_FILE)
+    return {
+        "folder": str(folder),
+        "spec": config.get("spec", {}),
+        "command": config.get("command"),
+        "metrics": read_json(folder / METRICS_FILE),
+    }
+
+
+def collect_runs(root: str | Path) -> list[dict]:
+    """Every finished run below ``root``, in a stable order."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(
+            f"{root} does not exist; pass the folder that holds your run folders (default: runs/)"
+        )
+    return [load_run(path.parent) for path in sorted(root.rglob(METRICS_FILE))]

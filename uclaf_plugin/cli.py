@@ -1,0 +1,451 @@
+"""``uclaf-bench``: run UCLAF beside the classic baselines, compare, ablate, sweep, predict, report, plot.
+
+The commands only parse, call :mod:`uclaf_plugin.bench` and print.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
+data_app = typer.Typer(no_args_is_help=True, help="List, inspect and fetch datasets.")
+plot_app = typer.Typer(no_args_is_help=True, help="Figures from a finished run.")
+app.add_typer(data_app, name="data")
+app.add_typer(plot_app, name="plot")
+console = Console(stderr=True)
+out = Console()
+
+Dataset = Annotated[
+    str,
+    typer.Option("--dataset", "-d", help="Registered name (uclaf-bench data list) or a data file/folder."),
+]
+Epochs = Annotated[int | None, typer.Option(help="Training epochs.")]
+BatchSize = Annotated[int | None, typer.Option(help="Documents per step.")]
+MaxLength = Annotated[int | None, typer.Option(help="Tokens kept per document.")]
+Lr = Annotated[float | None, typer.Option(help="Encoder learning rate.")]
+Lambda = Annotated[float | None, typer.Option("--lambda", help="Weight λ of the contrastive term.")]
+Temperature = Annotated[float | None, typer.Option(help="Temperature τ of CACL.")]
+Positives = Annotated[str | None, typer.Option(help="per_label, any, all or jaccard.")]
+Augment = Annotated[str | None, typer.Option(help="Key view: dropout, random_mask, span_mask or shuffle.")]
+QueueSize = Annotated[int | None, typer.Option(help="Keys kept in the memory queue.")]
+Encoder = Annotated[
+    str | None, typer.Option(help="minilm, xmlcnn, attentionxml or a Hugging Face model folder.")
+]
+Head = Annotated[str | None, typer.Option(help="lan, linear, dot or xmlcnn.")]
+Contrastive = Annotated[str | None, typer.Option(help="none, per_label, any, all or jaccard.")]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+Seeds = Annotated[str, typer.Option(help="Comma-separated seeds; tables show mean ± std.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+TrainSplit = Annotated[
+    str, typer.Option(help="Split to train on (e.g. val where the train text is missing).")
+]
+EvalSplit = Annotated[str, typer.Option(help="Split to report.")]
+LimitTrain = Annotated[int | None, typer.Option(help="Train on a seeded sample of N documents.")]
+DataDir = Annotated[
+    Path | None, typer.Option(help="Data folder (default: $UCLAF_DATA, else ~/.cache/uclaf).")
+]
+Root = Annotated[Path, typer.Option("--root", help="Folder that holds run folders.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def friendly_errors(command):
+    """Turn the library's ValueError / FileNotFoundError into a one-line message and a non-zero exit."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from .train import TrainingInterrupted
+
+        try:
+            return command(*args, **kwargs)
+        except TrainingInterrupted as stop:
+            console.print(f"[yellow]Interrupted.[/] Checkpoint: {stop.checkpoint}")
+            console.print(f"Resume with: [bold]{getattr(stop, 'resume_command', '')}[/]")
+            raise typer.Exit(130) from None
+        except (ValueError, FileNotFoundError, KeyError) as error:
+            console.print(f"[red]error:[/] {error}")
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _overrides(**values) -> dict:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds must be comma-separated integers, got {text!r}") from None
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+@app.command()
+@friendly_errors
+def run(
+    dataset: Dataset,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method", "-m", help="linear, xmlcnn, attentionxml, bert, bert-lan, bert-cacl, uclaf, ..."
+        ),
+    ],
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    max_length: MaxLength = None,
+    lr: Lr = None,
+    lambda_: Lambda = None,
+    temperature: Temperature = None,
+    positives: Positives = None,
+    augment: Augment = None,
+    queue_size: QueueSize = None,
+    encoder: Encoder = None,
+    head: Head = None,
+    contrastive: Contrastive = None,
+    seed: Seed = 0,
+    device: Device = "auto",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Run folder (default: runs/<dataset>/<method>/...).")
+    ] = None,
+    train_split: TrainSplit = "train",
+    eval_split: EvalSplit = "test",
+    limit_train: LimitTrain = None,
+    nproc: Annotated[
+        int, typer.Option(help="Worker processes (torch.distributed: gloo on CPU, NCCL on GPU).")
+    ] = 1,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --output.")] = False,
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+):
+    """Train one method on one dataset and report its test metrics.
+
+    Example: uclaf-bench run --dataset aapd --method uclaf --train-split val --eval-split test
+    """
+    from .bench import commands
+
+    overrides = _overrides(
+        epochs=epochs,
+        batch_size=batch_size,
+        max_length=max_length,
+        lr=lr,
+        lambda_=lambda_,
+        temperature=temperature,
+        positives=positives,
+        augment=augment,
+        queue_size=queue_size,
+        encoder=encoder,
+        head=head,
+        contrastive=contrastive,
+    )
+    metrics, folder = commands.run(
+        dataset,
+        method,
+        seed=seed,
+        train_split=train_split,
+        eval_split=eval_split,
+        limit_train=limit_train,
+        overrides=overrides,
+        output=output,
+        resume=resume,
+        nproc=nproc,
+        device=device,
+        data_dir=data_dir,
+        quiet=quiet,
+    )
+    out.print(commands.metrics_table(metrics, title=f"{method} on {dataset} (test)"))
+    console.print(f"run folder: {folder}")
+
+
+@app.command()
+@friendly_errors
+def compare(
+    dataset: Dataset,
+    methods: Annotated[str, typer.Option(help="Comma-separated methods.")] = "linear,bert,uclaf",
+    seeds: Seeds = "0",
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    max_length: MaxLength = None,
+    lr: Lr = None,
+    train_split: TrainSplit = "train",
+    eval_split: EvalSplit = "test",
+    limit_train: LimitTrain = None,
+    root: Root = Path("runs"),
+    device: Device = "auto",
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+):
+    """Run several methods (reusing finished runs) and show them side by side; writes markdown and CSV.
+
+    Example: uclaf-bench compare --dataset reuters --methods linear,xmlcnn,bert,uclaf --seeds 0,1,2
+    """
+    from .bench import commands
+
+    common = dict(
+        train_split=train_split,
+        eval_split=eval_split,
+        limit_train=limit_train,
+        overrides=_overrides(epochs=epochs, batch_size=batch_size, max_length=max_length, lr=lr),
+    )
+    table, files = commands.compare(
+        dataset,
+        _names(methods),
+        _seeds(seeds),
+        common,
+        root=root,
+        device=device,
+        data_dir=data_dir,
+        quiet=quiet,
+        announce=console.print,
+    )
+    out.print(table)
+    console.print(f"tables: {', '.join(map(str, files))}")
+
+
+@app.command()
+@friendly_errors
+def ablate(
+    dataset: Dataset,
+    positives: Annotated[str | None, typer.Option(help="Table 5: e.g. all,any,per_label,jaccard.")] = None,
+    augment: Annotated[
+        str | None, typer.Option(help="Table 6: e.g. dropout,random_mask,span_mask,shuffle.")
+    ] = None,
+    seeds: Seeds = "0",
+    epochs: Epochs = None,
+    max_length: MaxLength = None,
+    lr: Lr = None,
+    encoder: Encoder = None,
+    train_split: TrainSplit = "train",
+    eval_split: EvalSplit = "test",
+    limit_train: LimitTrain = None,
+    root: Root = Path("runs"),
+    device: Device = "auto",
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+):
+    """Reproduce the paper's ablations: components (Table 4), positive sets (Table 5), augmentations (Table 6).
+
+    Example: uclaf-bench ablate --dataset aapd --train-split val --positives all,any,per_label,jaccard
+    """
+    from .bench import commands
+
+    common = dict(
+        train_split=train_split,
+        eval_split=eval_split,
+        limit_train=limit_train,
+        overrides=_overrides(epochs=epochs, max_length=max_length, lr=lr, encoder=encoder),
+    )
+    table, files = commands.ablate(
+        dataset,
+        _names(positives),
+        _names(augment),
+        _seeds(seeds),
+        common,
+        root=root,
+        device=device,
+        data_dir=data_dir,
+        quiet=quiet,
+        announce=console.print,
+    )
+    out.print(table)
+    console.print(f"tables: {', '.join(map(str, files))}")
+
+
+@app.command()
+@friendly_errors
+def sweep(
+    dataset: Dataset,
+    param: Annotated[str, typer.Option(help="lambda or temperature.")],
+    values: Annotated[str, typer.Option(help="Comma-separated values, e.g. 0.1,0.3,0.5,0.7,0.9.")],
+    method: Annotated[str, typer.Option(help="Method to sweep.")] = "uclaf",
+    seeds: Seeds = "0",
+    epochs: Epochs = None,
+    max_length: MaxLength = None,
+    lr: Lr = None,
+    encoder: Encoder = None,
+    train_split: TrainSplit = "train",
+    eval_split: EvalSplit = "test",
+    limit_train: LimitTrain = None,
+    root: Root = Path("runs"),
+    device: Device = "auto",
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+):
+    """Sweep λ or τ: a table and a line plot (the paper's Figure 5).
+
+    Example: uclaf-bench sweep --dataset aapd --train-split val --param temperature --values 0.05,0.1,0.5,1,5
+    """
+    from .bench import commands
+
+    try:
+        numbers = [float(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--values must be comma-separated numbers, got {values!r}") from None
+    common = dict(
+        train_split=train_split,
+        eval_split=eval_split,
+        limit_train=limit_train,
+        overrides=_overrides(epochs=epochs, max_length=max_length, lr=lr, encoder=encoder),
+    )
+    table, files = commands.sweep(
+        dataset,
+        param,
+        numbers,
+        method,
+        _seeds(seeds),
+        common,
+        root=root,
+        device=device,
+        data_dir=data_dir,
+        quiet=quiet,
+        announce=console.print,
+    )
+    out.print(table)
+    console.print(f"tables and plot: {', '.join(map(str, files))}")
+
+
+@app.command()
+@friendly_errors
+def predict(
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    run_dir: Annotated[Path, typer.Option("--run", help="A finished run folder.")] = ...,
+    input_file: Annotated[Path | None, typer.Option("--input", help="A file with one text per line.")] = None,
+    top_k: Annotated[int, typer.Option(help="Labels to show per text.")] = 5,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per text (JSON Lines).")
+    ] = False,
+):
+    """Top-k labels with scores for new texts.
+
+    Example: uclaf-bench predict --run runs/demo "a text to classify"
+    """
+    from .bench import commands
+
+    texts = list(texts or [])
+    if input_file is not None:
+        if not input_file.is_file():
+            raise FileNotFoundError(f"--input {input_file} does not exist")
+        texts += [line.rstrip("\n") for line in input_file.open() if line.strip()]
+    if not texts:
+        raise ValueError("give texts as arguments or --input FILE")
+    if top_k < 1:
+        raise ValueError(f"--top-k must be at least 1, got {top_k}")
+    predictions = commands.predict(run_dir, texts, top_k)
+    if as_json:
+        for text, ranked in zip(texts, predictions, strict=True):
+            typer.echo(json.dumps({"text": text, "labels": [{"label": l, "score": s} for l, s in ranked]}))
+    else:
+        out.print(commands.predictions_table(texts, predictions))
+
+
+@app.command()
+@friendly_errors
+def report(
+    runs: Annotated[Path, typer.Option("--runs", help="Folder searched for finished runs.")] = Path("runs"),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the markdown here too.")
+    ] = None,
+):
+    """A markdown table of every run under --runs.
+
+    Example: uclaf-bench report --runs runs/aapd
+    """
+    from .bench import commands
+
+    markdown = commands.report(runs)
+    if output is not None:
+        from .files import atomic_write
+
+        atomic_write(output, lambda temp: Path(temp).write_text(markdown))
+    out.print(markdown, markup=False, highlight=False)
+
+
+@plot_app.command("attention")
+@friendly_errors
+def plot_attention(
+    run_dir: Annotated[
+        Path, typer.Option("--run", help="A finished run folder with a label-attention head.")
+    ],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG path.")] = None,
+    docs: Annotated[int, typer.Option(help="Test documents to draw.")] = 2,
+    data_dir: DataDir = None,
+):
+    """Label × token attention heatmaps for a few test documents (Figure 3).
+
+    Example: uclaf-bench plot attention --run runs/demo
+    """
+    from .bench import plots
+
+    console.print(f"wrote {plots.attention_figure(run_dir, output, docs, data_dir)}")
+
+
+@plot_app.command("prototypes")
+@friendly_errors
+def plot_prototypes(
+    run_dir: Annotated[Path, typer.Option("--run", help="A finished neural run folder.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG path.")] = None,
+    data_dir: DataDir = None,
+):
+    """t-SNE of the label prototypes, the mean document embedding of each label (Figure 4).
+
+    Example: uclaf-bench plot prototypes --run runs/demo
+    """
+    from .bench import plots
+
+    console.print(f"wrote {plots.prototype_figure(run_dir, output, data_dir)}")
+
+
+@data_app.command("list")
+def data_list():
+    """The registered datasets."""
+    from .bench import commands
+
+    out.print(commands.dataset_list_table())
+
+
+@data_app.command("stats")
+@friendly_errors
+def data_stats(
+    name: Annotated[str, typer.Argument(help="Dataset name or path.")],
+    data_dir: DataDir = None,
+):
+    """Documents, labels, labels and words per document, the most frequent labels.
+
+    Example: uclaf-bench data stats reuters
+    """
+    from .bench import commands
+
+    out.print(commands.dataset_stats_table(name, data_dir))
+
+
+@data_app.command("fetch")
+@friendly_errors
+def data_fetch(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    dest: Annotated[
+        Path | None, typer.Option(help="Data folder (default: $UCLAF_DATA, else ~/.cache/uclaf).")
+    ] = None,
+):
+    """Download and unpack a public dataset archive (needs internet).
+
+    Example: uclaf-bench data fetch reuters
+    """
+    from .data import fetch
+
+    console.print(f"unpacked into {fetch(name, dest)}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
