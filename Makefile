@@ -25,7 +25,7 @@ demo: setup
 	$(BIN)/uclaf-bench run --dataset synthetic --method uclaf --output runs/demo
 
 lint: setup
-	$(BIN)/ruff check uclaf_plugin tests benchmarks
+	$(BIN)/ruff check uclaf_plugin tests benchmarks docs/examples
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

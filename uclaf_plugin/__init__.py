@@ -6,6 +6,7 @@ Public API (imported lazily, so ``import uclaf_plugin`` stays cheap and the CLI 
 - :class:`MultiLabelQueue`, :class:`MultiLabelCrossBatchMemory`, :func:`momentum_update`: cross-batch memory.
 - :class:`LabelAttentionHead`, :class:`DotLabelAttentionHead`, :class:`LinearHead`: classification heads.
 - :class:`UCLAF`: encoder + head + contrastive branch.
+- :class:`UCLAFClassifier`: a scikit-learn / scikit-multilearn estimator.
 - :func:`load_dataset`, :func:`evaluate`.
 """
 
@@ -24,6 +25,7 @@ _EXPORTS = {
     "LinearHead": "heads",
     "UCLAF": "model",
     "Trainer": "train",
+    "UCLAFClassifier": "adapters.sklearn",
     "load_dataset": "data",
     "evaluate": "metrics",
 }

@@ -108,7 +108,7 @@ class Trainer:
     def fit(self, train_texts, train_targets, val_texts=None, val_targets=None, resume: bool = False) -> dict:
         """Train; returns the history, the best epoch, wall time, docs/s and peak memory."""
         seed_everything(self.config.seed)
-        _use_all_cores(self.device, self.world_size)
+        _share_cores_between_ranks(self.device, self.world_size)
         self.model.to(self.device)
         train_ids = self.classifier.tokenize(train_texts)
         train_targets = _as_csr(train_targets, len(train_ids), self.classifier.label_names, "train_targets")
@@ -404,8 +404,9 @@ def _resolve_device(device: str, rank: int) -> torch.device:
     return torch.device(device)
 
 
-def _use_all_cores(device: torch.device, world_size: int) -> None:
-    if device.type == "cpu":
+def _share_cores_between_ranks(device: torch.device, world_size: int) -> None:
+    """On CPU, torch already uses every core; ranks of one machine split them so they do not oversubscribe."""
+    if device.type == "cpu" and world_size > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
 
 
