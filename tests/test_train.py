@@ -145,3 +145,21 @@ def test_targets_of_the_wrong_shape_are_rejected(easy_corpus):
     trainer = Trainer(_xmlcnn_classifier(easy_corpus), TrainConfig(epochs=1, **FAST))
     with pytest.raises(ValueError, match="train_targets"):
         trainer.fit(train[0][:-1], train[1])
+
+
+def test_sigterm_also_leaves_a_resumable_checkpoint(easy_corpus, tmp_path):
+    (train, val, _) = _splits(easy_corpus)
+    trainer = Trainer(_xmlcnn_classifier(easy_corpus), TrainConfig(epochs=1, checkpoint_every=0, **FAST), tmp_path)
+    real_step = trainer._train_step
+
+    def step_then_sigterm(*args):
+        result = real_step(*args)
+        signal.raise_signal(signal.SIGTERM)
+        return result
+
+    trainer._train_step = step_then_sigterm
+    with pytest.raises(TrainingInterrupted):
+        trainer.fit(*train, *val)
+    checkpoint = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)
+    assert (checkpoint["epoch"], checkpoint["step_in_epoch"], checkpoint["global_step"]) == (0, 1, 1)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

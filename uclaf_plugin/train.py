@@ -65,7 +65,7 @@ class TrainConfig:
 
 
 class TrainingInterrupted(RuntimeError):
-    """Raised after Ctrl-C once a resumable checkpoint has been written."""
+    """Raised after Ctrl-C (or SIGTERM) once a resumable checkpoint has been written."""
 
     def __init__(self, checkpoint: Path):
         super().__init__(f"training interrupted; resumable checkpoint at {checkpoint}")
@@ -317,20 +317,22 @@ class Trainer:
         return DistributedDataParallel(self.model, device_ids=device_ids, broadcast_buffers=False)
 
     def _install_interrupt_handler(self) -> None:
-        self._previous_handler = None
+        """Ctrl-C or SIGTERM: finish the current step, write a checkpoint, stop. A second Ctrl-C stops at once."""
+        self._previous_handlers = {}
         if self.output_dir is None or not _in_main_thread():
             return
 
         def request_stop(signum, frame):
-            if self._stop_requested:
+            if self._stop_requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self._stop_requested = True
 
-        self._previous_handler = signal.signal(signal.SIGINT, request_stop)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[signum] = signal.signal(signum, request_stop)
 
     def _restore_interrupt_handler(self) -> None:
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGINT, self._previous_handler)
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
 
     def _log(self, record: dict) -> None:
         if self.output_dir is None or not self.is_main:
