@@ -29,6 +29,12 @@ Epochs = Annotated[int | None, typer.Option(help="Training epochs.")]
 BatchSize = Annotated[int | None, typer.Option(help="Documents per step.")]
 MaxLength = Annotated[int | None, typer.Option(help="Tokens kept per document.")]
 Lr = Annotated[float | None, typer.Option(help="Encoder learning rate.")]
+SharedLr = Annotated[
+    float | None,
+    typer.Option(
+        "--lr", help="Learning rate of the pretrained transformer; XML-CNN and AttentionXML keep their own."
+    ),
+]
 Lambda = Annotated[float | None, typer.Option("--lambda", help="Weight λ of the contrastive term.")]
 Temperature = Annotated[float | None, typer.Option(help="Temperature τ of CACL.")]
 Positives = Annotated[str | None, typer.Option(help="per_label, any, all or jaccard.")]
@@ -174,7 +180,7 @@ def compare(
     epochs: Epochs = None,
     batch_size: BatchSize = None,
     max_length: MaxLength = None,
-    lr: Lr = None,
+    lr: SharedLr = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -221,7 +227,7 @@ def ablate(
     seeds: Seeds = "0",
     epochs: Epochs = None,
     max_length: MaxLength = None,
-    lr: Lr = None,
+    lr: SharedLr = None,
     encoder: Encoder = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
@@ -269,7 +275,7 @@ def sweep(
     seeds: Seeds = "0",
     epochs: Epochs = None,
     max_length: MaxLength = None,
-    lr: Lr = None,
+    lr: SharedLr = None,
     encoder: Encoder = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",

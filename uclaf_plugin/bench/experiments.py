@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..pipeline import BASELINE_ENCODERS
+from .presets import method_recipe
 from .spec import RunSpec, build_spec
 from .store import default_run_dir, finished_run, load_run
 
@@ -18,8 +20,24 @@ COMPONENT_ABLATION = [
 SWEEP_PARAMS = {"lambda": "lambda_", "temperature": "temperature"}
 
 
-def compare_specs(dataset: str, methods: list[str], **common) -> list[tuple[str, RunSpec]]:
-    return [(method, build_spec(dataset, method, **common)) for method in methods]
+def shared_overrides(method: str, overrides: dict) -> dict:
+    """The settings of a multi-method command that apply to ``method``.
+
+    One ``--lr`` is shared by all methods of ``compare``, ``ablate`` and ``sweep``: it is the learning rate of the
+    pretrained transformer; encoders trained from scratch (XML-CNN, AttentionXML) keep their preset rate.
+    """
+    encoder = overrides.get("encoder") or method_recipe(method).get("encoder")
+    if encoder in BASELINE_ENCODERS:
+        return {k: v for k, v in overrides.items() if k != "lr"}
+    return dict(overrides)
+
+
+def compare_specs(dataset: str, methods: list[str], overrides: dict | None = None, **common):
+    overrides = overrides or {}
+    return [
+        (method, build_spec(dataset, method, overrides=shared_overrides(method, overrides), **common))
+        for method in methods
+    ]
 
 
 def ablation_specs(
@@ -49,7 +67,7 @@ def sweep_specs(dataset: str, param: str, values: list[float], method: str = "uc
     """One ``method`` run per value of ``param`` (``lambda`` or ``temperature``)."""
     if param not in SWEEP_PARAMS:
         raise ValueError(f"--param {param!r} is not valid; choose one of {', '.join(SWEEP_PARAMS)}")
-    overrides = common.pop("overrides", {}) or {}
+    overrides = shared_overrides(method, common.pop("overrides", {}) or {})
     key = SWEEP_PARAMS[param]
     return [
         (f"{param}={v:g}", build_spec(dataset, method, overrides={**overrides, key: v}, **common))

@@ -101,8 +101,8 @@ def build_spec(
         "limit_train": limit_train,
         "overrides": overrides,
     }
-    if recipe.pop("kind", None) == "linear":
-        return RunSpec(**common, linear={"estimator": "svm", "C": 1.0})
+    if recipe.pop("kind", None) == "linear":  # the neural settings do not apply to the TF-IDF baseline
+        return RunSpec(**{**common, "overrides": {}}, linear={"estimator": "svm", "C": 1.0})
     settings = dataset_settings(dataset)
     model = _model_config(recipe, settings["model"], overrides)
     train = _train_config(model, settings["train"], overrides, seed)
