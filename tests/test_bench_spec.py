@@ -1,0 +1,57 @@
+import pytest
+
+from uclaf_plugin.bench.experiments import ablation_specs, compare_specs, sweep_specs
+from uclaf_plugin.bench.spec import build_spec
+
+
+def test_paper_settings_apply_to_aapd_and_overrides_win():
+    spec = build_spec("aapd", "uclaf")
+    assert (spec.model["lambda_"], spec.model["temperature"], spec.train["lr"]) == (0.7, 5.0, 1e-5)
+    assert spec.model["max_length"] == 512 and spec.model["head_kwargs"]["dropout"] == 0.5
+    tuned = build_spec("aapd", "uclaf", overrides={"temperature": 0.1, "max_length": 128})
+    assert (tuned.model["temperature"], tuned.model["max_length"]) == (0.1, 128)
+    assert tuned.key() != spec.key() and build_spec("aapd", "uclaf").key() == spec.key()
+
+
+def test_one_lr_in_compare_is_the_transformers():
+    specs = dict(
+        compare_specs(
+            "reuters",
+            ["linear", "xmlcnn", "attentionxml", "bert", "uclaf"],
+            overrides={"lr": 2e-5, "epochs": 2},
+        )
+    )
+    assert specs["linear"].overrides == {} and specs["linear"].model is None
+    assert specs["xmlcnn"].train["lr"] == specs["attentionxml"].train["lr"] == 1e-3
+    assert specs["bert"].train["lr"] == specs["uclaf"].train["lr"] == 2e-5
+    assert all(s.train["epochs"] == 2 for name, s in specs.items() if name != "linear")
+    assert "--lr" not in specs["xmlcnn"].command() and "--lr 2e-05" in specs["uclaf"].command()
+
+
+def test_ablations_and_sweeps_vary_one_thing():
+    components = dict(ablation_specs("aapd", overrides={"max_length": 64}))
+    heads = {label: (s.model["head"], s.model["contrastive"]) for label, s in components.items()}
+    assert list(heads.values()) == [
+        ("linear", None),
+        ("lan", None),
+        ("linear", "per_label"),
+        ("lan", "per_label"),
+    ]
+    positives = [s.model["contrastive"] for _, s in ablation_specs("aapd", positives=["all", "jaccard"])]
+    assert positives == ["all", "jaccard"]
+    temperatures = [s.model["temperature"] for _, s in sweep_specs("aapd", "temperature", [0.1, 1.0])]
+    assert temperatures == [0.1, 1.0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "bert", "overrides": {"positives": "any"}}, "--contrastive per_label"),
+        ({"method": "uclaf", "overrides": {"queue_size": -1}}, "--queue-size"),
+        ({"method": "uclaf", "overrides": {"depth": 3}}, "depth"),
+        ({"method": "uclaf", "limit_train": 0}, "--limit-train"),
+    ],
+)
+def test_bad_settings_name_the_option(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_spec("synthetic", **kwargs)
