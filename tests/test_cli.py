@@ -93,8 +93,11 @@ def test_ablate_and_sweep_and_report(tmp_path):
     )
     assert sweep.exit_code == 0, sweep.output
     assert (tmp_path / "synthetic" / "sweep-lambda.png").read_bytes()[:4] == b"\x89PNG"
-    report = invoke("report", "--runs", tmp_path)
+    report = invoke("report", "--runs", tmp_path, "--csv", tmp_path / "all.csv")
     assert report.exit_code == 0 and report.output.count("(seed 0)") == 4
+    rows = (tmp_path / "all.csv").read_text().splitlines()
+    assert rows[0].startswith("method,seed,P@1") and len(rows) == 5
+    assert sum(row.startswith("uclaf [") and "positives=any" in row for row in rows) == 1
 
 
 def test_two_worker_processes_write_one_result(tmp_path):

@@ -149,7 +149,9 @@ def test_targets_of_the_wrong_shape_are_rejected(easy_corpus):
 
 def test_sigterm_also_leaves_a_resumable_checkpoint(easy_corpus, tmp_path):
     (train, val, _) = _splits(easy_corpus)
-    trainer = Trainer(_xmlcnn_classifier(easy_corpus), TrainConfig(epochs=1, checkpoint_every=0, **FAST), tmp_path)
+    trainer = Trainer(
+        _xmlcnn_classifier(easy_corpus), TrainConfig(epochs=1, checkpoint_every=0, **FAST), tmp_path
+    )
     real_step = trainer._train_step
 
     def step_then_sigterm(*args):

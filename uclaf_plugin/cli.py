@@ -359,19 +359,20 @@ def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the markdown here too.")
     ] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Write one CSV row per run here.")] = None,
 ):
     """A markdown table of every run under --runs.
 
-    Example: uclaf-bench report --runs runs/aapd
+    Example: uclaf-bench report --runs runs/aapd --csv docs/results/aapd.csv
     """
     from .bench import commands
 
-    markdown = commands.report(runs)
+    markdown = commands.report(runs, csv)
     if output is not None:
         from .files import atomic_write
 
         atomic_write(output, lambda temp: Path(temp).write_text(markdown))
-    out.print(markdown, markup=False, highlight=False)
+    typer.echo(markdown)
 
 
 @plot_app.command("attention")

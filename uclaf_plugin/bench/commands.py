@@ -187,22 +187,40 @@ def predict(run_dir: Path, texts: list[str], top_k: int) -> list[list[tuple[str,
     return [[(labels[j], float(row[j])) for j in order] for row, order in zip(scores, ranked, strict=True)]
 
 
-def report(root: Path) -> str:
-    """Markdown: one table per dataset, one row per run."""
+VARIANT_SETTINGS = (
+    "encoder",
+    "head",
+    "contrastive",
+    "positives",
+    "augment",
+    "lambda_",
+    "temperature",
+    "queue_size",
+)
+
+
+def run_label(run: dict) -> str:
+    """The method, plus the settings that make this run a variant of it (e.g. ``uclaf [positives=any]``)."""
+    spec = run["spec"]
+    variant = [f"{k.rstrip('_')}={v}" for k, v in spec.get("overrides", {}).items() if k in VARIANT_SETTINGS]
+    return f"{spec.get('method')} [{', '.join(variant)}]" if variant else str(spec.get("method"))
+
+
+def report(root: Path, csv_path: Path | None = None) -> str:
+    """Markdown: one table per dataset, one row per run; ``csv_path`` also gets one CSV row per run."""
     runs = collect_runs(root)
     if not runs:
         return f"No finished runs under {root}.\n"
+    if csv_path is not None:
+        text = to_csv([{**run_row(run, run_label(run))} for run in runs])
+        atomic_write(csv_path, lambda temp: Path(temp).write_text(text))
     by_dataset: dict[str, list[dict]] = {}
     for run in runs:
         by_dataset.setdefault(run["spec"].get("dataset", "?"), []).append(run)
     sections = []
     for dataset, members in by_dataset.items():
         entries = [
-            {
-                **run_row(run),
-                "runs": 1,
-                "method": f"{run['spec'].get('method')} (seed {run['spec'].get('seed')})",
-            }
+            {**run_row(run), "runs": 1, "method": f"{run_label(run)} (seed {run['spec'].get('seed')})"}
             for run in members
         ]
         sections.append(f"## {dataset}\n\n" + to_markdown(entries, [*METRIC_COLUMNS, *TIMING_COLUMNS]))
