@@ -1,5 +1,6 @@
 """The uclaf-bench commands on the synthetic corpus, with settings that finish in seconds."""
 
+import csv
 import json
 
 import pytest
@@ -95,9 +96,14 @@ def test_ablate_and_sweep_and_report(tmp_path):
     assert (tmp_path / "synthetic" / "sweep-lambda.png").read_bytes()[:4] == b"\x89PNG"
     report = invoke("report", "--runs", tmp_path, "--csv", tmp_path / "all.csv")
     assert report.exit_code == 0 and report.output.count("(seed 0)") == 4
-    rows = (tmp_path / "all.csv").read_text().splitlines()
-    assert rows[0].startswith("method,seed,P@1") and len(rows) == 5
-    assert sum(row.startswith("uclaf [") and "positives=any" in row for row in rows) == 1
+    rows = list(csv.DictReader((tmp_path / "all.csv").open()))
+    assert len(rows) == 4 and list(rows[0])[:3] == ["method", "seed", "P@1"]
+    assert sorted(row["method"] for row in rows) == [
+        "uclaf [encoder=xmlcnn, lambda=0.1]",
+        "uclaf [encoder=xmlcnn, lambda=1.0]",
+        "uclaf [encoder=xmlcnn, positives=any]",
+        "uclaf [encoder=xmlcnn, positives=per_label]",
+    ]
 
 
 def test_two_worker_processes_write_one_result(tmp_path):
