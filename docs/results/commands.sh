@@ -32,6 +32,15 @@ stage_goemotions() {  # neural methods on a seeded sample of 4,000 of the 43,410
     --max-length 64 --quiet
 }
 
-for stage in "${@:-linear aapd aapd-ablate reuters goemotions}"; do
+stage_collect() {  # keep each finished run's small files (not the weights) and one CSV row per run in the repo
+  for dataset in reuters goemotions aapd; do
+    [ -d "runs/$dataset" ] || continue
+    $BENCH report --runs "runs/$dataset" --csv "docs/results/$dataset.csv" > /dev/null
+    (cd runs && find "$dataset" \( -name metrics.json -o -name config.json -o -name labels.json -o -name train_log.jsonl \
+      -o -name '*.md' -o -name '*.csv' -o -name '*.png' \) -print0 | xargs -0 -I{} install -D -m 644 {} "../docs/results/runs/{}")
+  done
+}
+
+for stage in "${@:-linear aapd aapd-ablate reuters goemotions collect}"; do
   for name in $stage; do "stage_${name//-/_}"; done
 done
