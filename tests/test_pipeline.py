@@ -70,3 +70,14 @@ def test_load_names_a_missing_folder(tmp_path):
 def test_pad_batch_pads_right_and_masks():
     ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_minilm_loads_offline_and_a_bad_path_says_what_to_do(minilm, tokenizer):
+    from uclaf_plugin.adapters.transformer import TransformerEncoder
+
+    ids, mask = pad_batch(tokenizer(["label attention", "x"])["input_ids"], tokenizer.pad_token_id)
+    features, feature_mask = minilm(ids, mask)
+    assert minilm.output_dim == 384 and features.shape == (2, ids.shape[1], 384)
+    assert feature_mask.tolist() == mask.bool().tolist()
+    with pytest.raises(ValueError, match="/no/such/model.*--encoder minilm"):
+        TransformerEncoder("/no/such/model")

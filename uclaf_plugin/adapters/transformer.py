@@ -20,7 +20,11 @@ def resolve_model_path(model_name_or_path: str | None = None) -> str:
 
 
 def _from_pretrained(loader, model_name_or_path: str | None):
+    from transformers.utils import logging as hf_logging
+
     path = resolve_model_path(model_name_or_path)
+    bar_was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a local load is instant; its bar only clutters logs
     try:
         return loader.from_pretrained(path)
     except OSError as error:
@@ -32,6 +36,9 @@ def _from_pretrained(loader, model_name_or_path: str | None):
         raise ValueError(
             f"cannot load encoder {model_name_or_path!r}: {hint}. Use --encoder minilm or a model folder."
         ) from error
+    finally:
+        if bar_was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(model_name_or_path: str | None = None):
