@@ -95,6 +95,25 @@ def _names(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
+def _common(train_split: str, eval_split: str, limit_train: int | None, **overrides) -> dict:
+    """The settings that every run of a multi-run command shares."""
+    return dict(
+        train_split=train_split,
+        eval_split=eval_split,
+        limit_train=limit_train,
+        overrides=_overrides(**overrides),
+    )
+
+
+def _show_experiment(experiment, *args, root, device, data_dir, quiet) -> None:
+    """Run ``experiment`` (compare, ablate or sweep), print its table and where the files went."""
+    table, files = experiment(
+        *args, root=root, device=device, data_dir=data_dir, quiet=quiet, announce=console.print
+    )
+    out.print(table)
+    console.print(f"written: {', '.join(map(str, files))}")
+
+
 @app.command()
 @friendly_errors
 def run(
@@ -195,13 +214,17 @@ def compare(
     """
     from .bench import commands
 
-    common = dict(
-        train_split=train_split,
-        eval_split=eval_split,
-        limit_train=limit_train,
-        overrides=_overrides(epochs=epochs, batch_size=batch_size, max_length=max_length, lr=lr),
+    common = _common(
+        train_split,
+        eval_split,
+        limit_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_length=max_length,
+        lr=lr,
     )
-    table, files = commands.compare(
+    _show_experiment(
+        commands.compare,
         dataset,
         _names(methods),
         _seeds(seeds),
@@ -210,10 +233,7 @@ def compare(
         device=device,
         data_dir=data_dir,
         quiet=quiet,
-        announce=console.print,
     )
-    out.print(table)
-    console.print(f"tables: {', '.join(map(str, files))}")
 
 
 @app.command()
@@ -243,13 +263,11 @@ def ablate(
     """
     from .bench import commands
 
-    common = dict(
-        train_split=train_split,
-        eval_split=eval_split,
-        limit_train=limit_train,
-        overrides=_overrides(epochs=epochs, max_length=max_length, lr=lr, encoder=encoder),
+    common = _common(
+        train_split, eval_split, limit_train, epochs=epochs, max_length=max_length, lr=lr, encoder=encoder
     )
-    table, files = commands.ablate(
+    _show_experiment(
+        commands.ablate,
         dataset,
         _names(positives),
         _names(augment),
@@ -259,10 +277,7 @@ def ablate(
         device=device,
         data_dir=data_dir,
         quiet=quiet,
-        announce=console.print,
     )
-    out.print(table)
-    console.print(f"tables: {', '.join(map(str, files))}")
 
 
 @app.command()
@@ -295,13 +310,11 @@ def sweep(
         numbers = [float(v) for v in values.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"--values must be comma-separated numbers, got {values!r}") from None
-    common = dict(
-        train_split=train_split,
-        eval_split=eval_split,
-        limit_train=limit_train,
-        overrides=_overrides(epochs=epochs, max_length=max_length, lr=lr, encoder=encoder),
+    common = _common(
+        train_split, eval_split, limit_train, epochs=epochs, max_length=max_length, lr=lr, encoder=encoder
     )
-    table, files = commands.sweep(
+    _show_experiment(
+        commands.sweep,
         dataset,
         param,
         numbers,
@@ -312,10 +325,7 @@ def sweep(
         device=device,
         data_dir=data_dir,
         quiet=quiet,
-        announce=console.print,
     )
-    out.print(table)
-    console.print(f"tables and plot: {', '.join(map(str, files))}")
 
 
 @app.command()

@@ -134,13 +134,7 @@ class TextClassifier(nn.Module):
         self, texts: list[str], top_k: int = 5, batch_size: int = 64
     ) -> list[list[tuple[str, float]]]:
         """The ``top_k`` labels of each text with their scores, best first."""
-        scores = self.scores(texts, batch_size=batch_size)
-        top_k = min(top_k, scores.shape[1])
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
-        return [
-            [(self.label_names[j], float(row[j])) for j in ranked]
-            for row, ranked in zip(scores, order, strict=True)
-        ]
+        return rank_labels(self.scores(texts, batch_size=batch_size), self.label_names, top_k)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``model.safetensors``, ``labels.json`` and the ``model`` entry of ``config.json`` into ``directory``."""
@@ -187,6 +181,14 @@ def build_encoder(config: ModelConfig, tokenizer, pretrained: bool = True) -> nn
 
         return AttentionXMLStyle(**kwargs)
     return TransformerEncoder(config.encoder, **kwargs)
+
+
+def rank_labels(scores: np.ndarray, label_names: list[str], top_k: int) -> list[list[tuple[str, float]]]:
+    """The ``top_k`` ``(label, score)`` pairs of each row of ``scores``, best first (ties: lower index first)."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, : min(top_k, scores.shape[1])]
+    return [
+        [(label_names[j], float(row[j])) for j in ranked] for row, ranked in zip(scores, order, strict=True)
+    ]
 
 
 @functools.lru_cache(maxsize=2)

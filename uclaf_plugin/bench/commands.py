@@ -172,19 +172,16 @@ def sweep(dataset, param, values, method, seeds, common, *, root, device, data_d
 def predict(run_dir: Path, texts: list[str], top_k: int) -> list[list[tuple[str, float]]]:
     """Top-k ``(label, score)`` for each text, from a neural or a linear run folder."""
     run_dir = Path(run_dir)
-    if (run_dir / "model.safetensors").is_file():
-        from ..pipeline import TextClassifier
+    from ..pipeline import TextClassifier, rank_labels
 
+    if (run_dir / "model.safetensors").is_file():
         return TextClassifier.load(run_dir).predict(texts, top_k=top_k)
     from ..adapters.linear import LinearBaseline
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"--run {run_dir} does not exist; pass a folder written by uclaf-bench run")
-    model = LinearBaseline.load(run_dir)
-    labels = read_json(run_dir / "labels.json")
-    scores = model.decision_function(texts)
-    ranked = (-scores).argsort(axis=1, kind="stable")[:, :top_k]
-    return [[(labels[j], float(row[j])) for j in order] for row, order in zip(scores, ranked, strict=True)]
+    scores = LinearBaseline.load(run_dir).decision_function(texts)
+    return rank_labels(scores, read_json(run_dir / "labels.json"), top_k)
 
 
 VARIANT_SETTINGS = (

@@ -7,6 +7,7 @@ validation curve, wall time, docs/s, peak memory, device, versions, git commit),
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ..data import load_dataset
+from ..data import Split, load_dataset
 from ..files import read_json, write_json
 from ..metrics import evaluate, jain_propensities
 from .spec import RunSpec
@@ -41,22 +42,19 @@ def prepare_data(spec: RunSpec, data_dir: str | None = None) -> RunData:
     """Load the splits named by ``spec``; when training on ``val``, hold out a seeded slice of it for validation."""
     dataset = load_dataset(spec.dataset, data_dir=data_dir, seed=spec.seed)
     train = dataset.split(spec.train_split)
-    train_texts, train_labels = list(train.texts), list(train.labels)
     if spec.limit_train is not None:
-        keep = np.random.default_rng(spec.seed).permutation(len(train_texts))[: spec.limit_train]
-        train_texts, train_labels = [train_texts[i] for i in keep], [train_labels[i] for i in keep]
+        train = train.take(np.random.default_rng(spec.seed).permutation(len(train))[: spec.limit_train])
     if spec.train_split == "val":
-        (train_texts, train_labels), (val_texts, val_labels) = _hold_out(train_texts, train_labels, spec.seed)
+        train, val = _hold_out(train, spec.seed)
     else:
         val = dataset.split("val")
-        val_texts, val_labels = list(val.texts), list(val.labels)
     test = dataset.split(spec.eval_split)
-    seen = {label for labels in train_labels for label in labels}
+    seen = {label for labels in train.labels for label in labels}
     unseen = sum(label not in seen for labels in test.labels for label in labels)
     return RunData(
         label_names=list(dataset.label_names),
-        train=(train_texts, dataset.binarize(train_labels)),
-        val=(val_texts, dataset.binarize(val_labels)),
+        train=(list(train.texts), dataset.binarize(train.labels)),
+        val=(list(val.texts), dataset.binarize(val.labels)),
         test=(list(test.texts), dataset.binarize(test.labels)),
         unseen_test_labels=unseen,
     )
@@ -136,20 +134,16 @@ def _run_neural(
     summary = trainer.fit(*data.train, *data.val, resume=resume)
     if not trainer.is_main:
         return None
-    test = trainer.evaluate(*data.test, propensities=propensities)
-    classifier.save(output)
+    test = trainer.evaluate(*data.test, propensities=propensities)  # the trainer has saved these best weights
     (output / CHECKPOINT_FILE).unlink(missing_ok=True)
     return {"test": test, "val_curve": summary.pop("history"), **summary}
 
 
-def _hold_out(texts: list[str], labels: list[list[str]], seed: int):
-    order = np.random.default_rng(seed + 1).permutation(len(texts))
-    cut = max(1, int(round(VAL_FRACTION_OF_TRAIN * len(texts))))
-    held, kept = order[:cut], order[cut:]
-    return ([texts[i] for i in kept], [labels[i] for i in kept]), (
-        [texts[i] for i in held],
-        [labels[i] for i in held],
-    )
+def _hold_out(split: Split, seed: int) -> tuple[Split, Split]:
+    """``(kept, held out)``: a seeded ``VAL_FRACTION_OF_TRAIN`` of ``split`` becomes the validation split."""
+    order = np.random.default_rng(seed + 1).permutation(len(split))
+    cut = max(1, int(round(VAL_FRACTION_OF_TRAIN * len(split))))
+    return split.take(order[cut:]), split.take(order[:cut])
 
 
 def _propensities(train_targets: sp.csr_matrix) -> np.ndarray:
@@ -176,16 +170,10 @@ def environment() -> dict:
         "transformers": transformers.__version__,
         "scikit_learn": sklearn.__version__,
         "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {_cpu_count()} CPU cores"
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"
         + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
         "git_commit": _git_commit(),
     }
-
-
-def _cpu_count() -> int:
-    import os
-
-    return os.cpu_count() or 1
 
 
 def _git_commit() -> str | None:
