@@ -55,3 +55,14 @@ def test_ablations_and_sweeps_vary_one_thing():
 def test_bad_settings_name_the_option(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_spec("synthetic", **kwargs)
+
+
+def test_overrides_that_repeat_the_preset_keep_the_plain_runs_hash():
+    plain = build_spec("aapd", "uclaf", overrides={"max_length": 128})
+    per_label = dict(ablation_specs("aapd", positives=["per_label", "any"], overrides={"max_length": 128}))
+    preset_lambda = dict(sweep_specs("aapd", "lambda", [0.7, 0.3], overrides={"max_length": 128}))
+    assert per_label["per_label"].key() == preset_lambda["lambda=0.7"].key() == plain.key()
+    assert per_label["any"].key() != plain.key() and preset_lambda["lambda=0.3"].key() != plain.key()
+    # An override is kept when it changes the run, even if it equals the preset's value of another encoder.
+    retuned = build_spec("reuters", "uclaf", overrides={"encoder": "xmlcnn", "lr": 5e-5})
+    assert retuned.train["lr"] == 5e-5 and "--lr 5e-05" in retuned.command()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU, no GPU).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
-# Usage: bash docs/results/commands.sh [stage ...]   (stages: linear aapd aapd-ablate reuters goemotions)
+# Usage: bash docs/results/commands.sh [stage ...]
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-long reuters goemotions benchmarks collect
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
@@ -23,6 +24,23 @@ stage_aapd_ablate() {  # Table 4 (reuses bert and uclaf from stage_aapd)
   $BENCH ablate --dataset aapd --train-split val --eval-split test --epochs 5 --lr 5e-5 $CPU
 }
 
+stage_aapd_positives() {  # Table 5 (per_label is the uclaf run of stage_aapd, reused)
+  $BENCH ablate --dataset aapd --positives all,any,per_label,jaccard --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU
+}
+
+stage_aapd_sweep() {  # Figure 5 (λ 0.7 and τ 5 are the paper's values: the uclaf run of stage_aapd, reused)
+  $BENCH sweep --dataset aapd --param temperature --values 0.1,1,5 --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU
+  $BENCH sweep --dataset aapd --param lambda --values 0.3,0.7,1 --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU
+}
+
+stage_aapd_augment() {  # Table 6 (dropout is the uclaf run of stage_aapd, reused)
+  $BENCH ablate --dataset aapd --augment dropout,random_mask,span_mask,shuffle --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU
+}
+
 stage_aapd_long() {  # the from-scratch baseline with enough epochs to converge (best epoch 11 of 30)
   $BENCH run --dataset aapd --method xmlcnn --train-split val --eval-split test --epochs 30 $CPU
 }
@@ -31,7 +49,7 @@ stage_reuters() {  # ModApte-90; every method trains on the same seeded sample o
   $BENCH compare --dataset reuters --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 1000 --epochs 4 $CPU
 }
 
-stage_goemotions() {  # every method on a seeded sample of 4,000 of the 43,410 train comments (not run yet)
+stage_goemotions() {  # every method on a seeded sample of 4,000 of the 43,410 train comments
   $BENCH compare --dataset goemotions --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 4000 --epochs 3 \
     --max-length 64 --quiet
 }
