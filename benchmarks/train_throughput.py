@@ -4,8 +4,8 @@
 
 Variants: the baseline (encoder, linear head, BCE), +LAN (label attention head), +CACL (momentum key encoder,
 queue, contrastive loss) and UCLAF (both). Encoders: MiniLM at T=128 and T=256, and XML-CNN at T=256. Every
-variant runs the same random batch for the same number of timed steps after a warm-up, in this one process, so
-the ratios compare like with like. The last line is ``ratio: X``, the UCLAF step cost over the baseline step cost
+variant runs the same random batch for the same number of timed steps after a warm-up, in this one process, and
+the variants of an encoder take turns step by step, so a change in the machine's load hits them all alike. The last line is ``ratio: X``, the UCLAF step cost over the baseline step cost
 for MiniLM at T=128.
 """
 
@@ -30,26 +30,43 @@ VARIANTS = {
 }
 
 
-def step_seconds(model: UCLAF, batch, steps: int, device) -> float:
-    """Median wall time of forward + backward + AdamW step + momentum update."""
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    input_ids, mask, labels = (t.to(device) for t in batch)
-    times = []
-    for step in range(steps + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+class TimedVariant:
+    """One model with its optimizer, timed one training step at a time."""
+
+    def __init__(self, model: UCLAF, batch, device):
+        self.model, self.device = model, device
+        self.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+        self.batch = tuple(t.to(device) for t in batch)
+        self.times: list[float] = []
+
+    def step(self, record: bool = True) -> None:
+        """Forward + backward + AdamW step + momentum update."""
+        input_ids, mask, labels = self.batch
+        self._sync()
         started = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = model(input_ids, mask, labels=labels)["loss"]
-        optimizer.zero_grad()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            loss = self.model(input_ids, mask, labels=labels)["loss"]
+        self.optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
-        model.momentum_step()
-        if device.type == "cuda":
+        self.optimizer.step()
+        self.model.momentum_step()
+        self._sync()
+        if record:
+            self.times.append(time.perf_counter() - started)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
-        if step:  # the first step warms up allocators and caches
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+
+
+def interleaved_step_seconds(variants: dict[str, TimedVariant], steps: int) -> dict[str, float]:
+    """Median step time of each variant, timed round-robin so that a change in machine load hits all alike."""
+    for variant in variants.values():  # the first step warms up allocators and caches
+        variant.step(record=False)
+    for _ in range(steps):
+        for variant in variants.values():
+            variant.step()
+    return {name: statistics.median(variant.times) for name, variant in variants.items()}
 
 
 def random_batch(batch_size: int, length: int, num_labels: int, vocab: int = 30522):
@@ -72,7 +89,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    steps = 3 if args.quick else 8
+    steps = 5 if args.quick else 10
     tokenizer = load_tokenizer()
     minilm = TransformerEncoder()
     encoders = {"MiniLM T=128": (minilm, 128), "MiniLM T=256": (minilm, 256), "XML-CNN T=256": (None, 256)}
@@ -83,19 +100,18 @@ def main() -> None:
     costs = {}
     for encoder_name, (encoder, length) in encoders.items():
         batch = random_batch(args.batch_size, length, args.labels)
+        variants = {}
         for variant, parts in VARIANTS.items():
             torch.manual_seed(0)
             module = copy.deepcopy(encoder) if encoder is not None else XMLCNN()
-            model = (
-                UCLAF(module, args.labels, queue_size=512, mask_token_id=tokenizer.mask_token_id, **parts)
-                .to(device)
-                .train()
-            )
-            seconds = step_seconds(model, batch, steps, device)
-            costs[encoder_name, variant] = seconds
-            relative = seconds / costs[encoder_name, "baseline"]
+            model = UCLAF(module, args.labels, queue_size=512, mask_token_id=tokenizer.mask_token_id, **parts)
+            variants[variant] = TimedVariant(model.to(device).train(), batch, device)
+        seconds = interleaved_step_seconds(variants, steps)
+        for variant, cost in seconds.items():
+            costs[encoder_name, variant] = cost
+            relative = cost / seconds["baseline"]
             print(
-                f"{encoder_name:<15} {variant:<9} {seconds:>8.3f} {args.batch_size / seconds:>8.1f} {relative:>10.2f}"
+                f"{encoder_name:<15} {variant:<9} {cost:>8.3f} {args.batch_size / cost:>8.1f} {relative:>10.2f}"
             )
     print(f"ratio: {costs['MiniLM T=128', 'UCLAF'] / costs['MiniLM T=128', 'baseline']:.2f}")
 
