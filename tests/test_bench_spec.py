@@ -48,6 +48,7 @@ def test_ablations_and_sweeps_vary_one_thing():
     [
         ({"method": "bert", "overrides": {"positives": "any"}}, "--contrastive per_label"),
         ({"method": "uclaf", "overrides": {"queue_size": -1}}, "--queue-size"),
+        ({"method": "uclaf", "overrides": {"label_init": "random"}}, "--label-init"),
         ({"method": "uclaf", "overrides": {"depth": 3}}, "depth"),
         ({"method": "uclaf", "limit_train": 0}, "--limit-train"),
     ],

@@ -19,7 +19,7 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def lan_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("runs") / "xmlcnn-lan"
-    result = invoke("run", "--method", "xmlcnn+lan", *FAST, "--output", folder)
+    result = invoke("run", "--method", "xmlcnn+lan", *FAST, "--label-init", "names", "--output", folder)
     assert result.exit_code == 0, result.output
     return folder, result
 
@@ -37,6 +37,7 @@ def test_run_writes_a_complete_run_folder(lan_run):
     assert f"{100 * metrics['test']['P@1']:.2f}" in result.output
     config = json.loads((folder / "config.json").read_text())
     assert config["spec"]["method"] == "xmlcnn+lan" and config["model"]["head"] == "lan"
+    assert config["model"]["label_init"] == "names" and "--label-init names" in config["command"]
     assert config["command"].startswith("uclaf-bench run --dataset synthetic --method xmlcnn+lan")
 
 

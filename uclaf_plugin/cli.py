@@ -45,6 +45,10 @@ Encoder = Annotated[
 ]
 Head = Annotated[str | None, typer.Option(help="lan, linear, dot or xmlcnn.")]
 Contrastive = Annotated[str | None, typer.Option(help="none, per_label, any, all or jaccard.")]
+LabelInit = Annotated[
+    str | None,
+    typer.Option(help="names: start LAN's label vectors from the encoder's embedding of each label's name."),
+]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Seeds = Annotated[str, typer.Option(help="Comma-separated seeds; tables show mean ± std.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
@@ -136,6 +140,7 @@ def run(
     encoder: Encoder = None,
     head: Head = None,
     contrastive: Contrastive = None,
+    label_init: LabelInit = None,
     seed: Seed = 0,
     device: Device = "auto",
     output: Annotated[
@@ -170,6 +175,7 @@ def run(
         encoder=encoder,
         head=head,
         contrastive=contrastive,
+        label_init=label_init,
     )
     metrics, folder = commands.run(
         dataset,
@@ -200,6 +206,7 @@ def compare(
     batch_size: BatchSize = None,
     max_length: MaxLength = None,
     lr: SharedLr = None,
+    label_init: LabelInit = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -222,6 +229,7 @@ def compare(
         batch_size=batch_size,
         max_length=max_length,
         lr=lr,
+        label_init=label_init,
     )
     _show_experiment(
         commands.compare,
@@ -249,6 +257,7 @@ def ablate(
     max_length: MaxLength = None,
     lr: SharedLr = None,
     encoder: Encoder = None,
+    label_init: LabelInit = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -264,7 +273,14 @@ def ablate(
     from .bench import commands
 
     common = _common(
-        train_split, eval_split, limit_train, epochs=epochs, max_length=max_length, lr=lr, encoder=encoder
+        train_split,
+        eval_split,
+        limit_train,
+        epochs=epochs,
+        max_length=max_length,
+        lr=lr,
+        encoder=encoder,
+        label_init=label_init,
     )
     _show_experiment(
         commands.ablate,
@@ -292,6 +308,7 @@ def sweep(
     max_length: MaxLength = None,
     lr: SharedLr = None,
     encoder: Encoder = None,
+    label_init: LabelInit = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -311,7 +328,14 @@ def sweep(
     except ValueError:
         raise ValueError(f"--values must be comma-separated numbers, got {values!r}") from None
     common = _common(
-        train_split, eval_split, limit_train, epochs=epochs, max_length=max_length, lr=lr, encoder=encoder
+        train_split,
+        eval_split,
+        limit_train,
+        epochs=epochs,
+        max_length=max_length,
+        lr=lr,
+        encoder=encoder,
+        label_init=label_init,
     )
     _show_experiment(
         commands.sweep,

@@ -167,5 +167,7 @@ def _check_overrides(overrides: dict) -> None:
     for name in ("epochs", "batch_size", "max_length"):
         if name in overrides and overrides[name] < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {overrides[name]}")
+    if overrides.get("label_init", "names") != "names":
+        raise ValueError(f"--label-init must be 'names', got {overrides['label_init']!r}")
     if "queue_size" in overrides and overrides["queue_size"] < 0:
         raise ValueError(f"--queue-size must not be negative, got {overrides['queue_size']}")
