@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU, no GPU).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-long reuters goemotions benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters goemotions benchmarks collect
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
@@ -38,6 +38,11 @@ stage_aapd_sweep() {  # Figure 5 (λ 0.7 and τ 5 are the paper's values: the uc
 
 stage_aapd_augment() {  # Table 6 (dropout is the uclaf run of stage_aapd, reused)
   $BENCH ablate --dataset aapd --augment dropout,random_mask,span_mask,shuffle --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU
+}
+
+stage_aapd_seeds() {  # seeds 1 and 2 of bert and uclaf (seed 0 is stage_aapd's, reused)
+  $BENCH compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
 }
 
