@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU, no GPU).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters goemotions benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters reuters-label-init goemotions benchmarks collect
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
@@ -52,6 +52,10 @@ stage_aapd_long() {  # the from-scratch baseline with enough epochs to converge 
 
 stage_reuters() {  # ModApte-90; every method trains on the same seeded sample of 1,000 of the 7,770 train documents
   $BENCH compare --dataset reuters --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 1000 --epochs 4 $CPU
+}
+
+stage_reuters_label_init() {  # stage_reuters' uclaf with LAN's label vectors started from the label names
+  $BENCH run --dataset reuters --method uclaf --limit-train 1000 --epochs 4 --label-init names $CPU
 }
 
 stage_goemotions() {  # every method on a seeded sample of 4,000 of the 43,410 train comments
