@@ -104,24 +104,24 @@ def build_spec(
     if recipe.pop("kind", None) == "linear":  # the neural settings do not apply to the TF-IDF baseline
         return RunSpec(**{**common, "overrides": {}}, linear={"estimator": "svm", "C": 1.0})
     settings = dataset_settings(dataset)
-    model, train = _resolve(recipe, settings, overrides, seed)
-    common["overrides"] = _effective(overrides, recipe, settings, seed)
+    resolved = _resolve(recipe, settings, overrides, seed)
+    common["overrides"] = _effective(overrides, resolved, recipe, settings, seed)
+    model, train = resolved
     return RunSpec(**common, model=model, train=train)
 
 
 def _resolve(recipe: dict, settings: dict, overrides: dict, seed: int) -> tuple[dict, dict]:
-    model = _model_config(dict(recipe), settings["model"], overrides)
+    model = _model_config(recipe, settings["model"], overrides)
     train = _train_config(model, settings["train"], overrides, seed)
     return asdict(model), asdict(train)
 
 
-def _effective(overrides: dict, recipe: dict, settings: dict, seed: int) -> dict:
-    """``overrides`` less those that change nothing (they repeat the preset's value).
+def _effective(overrides: dict, resolved: tuple[dict, dict], recipe: dict, settings: dict, seed: int) -> dict:
+    """``overrides`` less those that change nothing (they repeat the preset's value) in the ``resolved`` configs.
 
     ``ablate --positives per_label`` or a sweep value equal to the preset's then has the spec, and so the hash, of
     the plain run, and its finished folder is reused instead of trained again.
     """
-    resolved = _resolve(recipe, settings, overrides, seed)
     return {
         name: value
         for name, value in overrides.items()
