@@ -67,3 +67,18 @@ def test_overrides_that_repeat_the_preset_keep_the_plain_runs_hash():
     # An override is kept when it changes the run, even if it equals the preset's value of another encoder.
     retuned = build_spec("reuters", "uclaf", overrides={"encoder": "xmlcnn", "lr": 5e-5})
     assert retuned.train["lr"] == 5e-5 and "--lr 5e-05" in retuned.command()
+
+
+def test_a_finished_run_is_found_however_its_overrides_were_written(tmp_path):
+    from uclaf_plugin.bench.store import default_run_dir, finished_run
+    from uclaf_plugin.files import write_json
+
+    spec = build_spec("reuters", "uclaf", overrides={"epochs": 4})
+    assert finished_run(spec, tmp_path) is None
+    # A run recorded with the default max length spelt out, as runs made before overrides were normalised are.
+    legacy = {**spec.to_dict(), "overrides": {"epochs": 4, "max_length": spec.model["max_length"]}}
+    folder = default_run_dir(spec, tmp_path).parent / "seed0-legacy"
+    write_json(folder / "config.json", {"spec": legacy})
+    write_json(folder / "metrics.json", {"test": {}})
+    assert finished_run(spec, tmp_path) == folder
+    assert finished_run(build_spec("reuters", "uclaf", overrides={"epochs": 5}), tmp_path) is None

@@ -21,11 +21,24 @@ def default_run_dir(spec: RunSpec, root: str | Path = DEFAULT_ROOT) -> Path:
 
 
 def finished_run(spec: RunSpec, root: str | Path = DEFAULT_ROOT) -> Path | None:
-    """The folder of a finished run of exactly ``spec`` under ``root``, if there is one."""
+    """The folder of a finished run of the same experiment as ``spec`` under ``root``, if there is one.
+
+    The same experiment means the same resolved settings, however the overrides were written: a run recorded
+    with ``--max-length 128``, where 128 is the default, is the run without it (its folder hash differs).
+    """
     folder = default_run_dir(spec, root)
-    if not (folder / METRICS_FILE).is_file():
-        return None
-    return folder if read_json(folder / CONFIG_FILE).get("spec") == spec.to_dict() else None
+    wanted = _experiment(spec.to_dict())
+    for candidate in sorted(folder.parent.glob(f"seed{spec.seed}-*"), key=lambda path: path != folder):
+        if (candidate / METRICS_FILE).is_file() and _experiment(
+            read_json(candidate / CONFIG_FILE)["spec"]
+        ) == wanted:
+            return candidate
+    return None
+
+
+def _experiment(spec: dict) -> dict:
+    """What decides a run's result: the spec less the overrides, which the resolved settings already hold."""
+    return {name: value for name, value in spec.items() if name != "overrides"}
 
 
 def load_run(folder: str | Path) -> dict:
