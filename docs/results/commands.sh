@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU, no GPU).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters reuters-label-init goemotions benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters reuters-label-init reuters-long goemotions benchmarks collect
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
@@ -56,6 +56,14 @@ stage_reuters() {  # ModApte-90; every method trains on the same seeded sample o
 
 stage_reuters_label_init() {  # stage_reuters' uclaf with LAN's label vectors started from the label names
   $BENCH run --dataset reuters --method uclaf --limit-train 1000 --epochs 4 --label-init names $CPU
+}
+
+stage_reuters_long() {  # stage_reuters' bert and uclaf (label-name init) trained 10 epochs instead of 4, 3 seeds
+  LONG="--limit-train 1000 --epochs 10 $CPU"
+  $BENCH run --dataset reuters --method uclaf --label-init names --seed 0 $LONG
+  $BENCH run --dataset reuters --method bert --seed 0 $LONG
+  $BENCH compare --dataset reuters --methods uclaf --label-init names --seeds 0,1,2 $LONG
+  $BENCH compare --dataset reuters --methods bert --seeds 0,1,2 $LONG
 }
 
 stage_goemotions() {  # every method on a seeded sample of 4,000 of the 43,410 train comments
