@@ -79,9 +79,9 @@ def test_compare_reuses_finished_runs_and_writes_tables(tmp_path):
     assert "reusing" not in first.output
     second = invoke(*args)
     assert second.output.count("reusing") == 2
-    csv_lines = (tmp_path / "synthetic" / "compare.csv").read_text().splitlines()
+    csv_lines = (tmp_path / "synthetic" / "compare-linear-xmlcnn.csv").read_text().splitlines()
     assert csv_lines[0].startswith("method,seed,P@1") and len(csv_lines) == 3
-    assert "| xmlcnn |" in (tmp_path / "synthetic" / "compare.md").read_text()
+    assert "| xmlcnn |" in (tmp_path / "synthetic" / "compare-linear-xmlcnn.md").read_text()
 
 
 def test_ablate_and_sweep_and_report(tmp_path):

@@ -115,7 +115,7 @@ def compare(dataset, methods, seeds, common, *, root, device, data_dir, quiet, a
     labelled = _with_seeds(lambda seed: compare_specs(dataset, methods, seed=seed, **common), seeds)
     table, files, _ = _experiment(
         labelled,
-        "compare",
+        "compare-" + "-".join(methods),  # one table file per method list, so one compare does not overwrite another
         dataset,
         f"{dataset}: test metrics (%)",
         root=root,
