@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU, no GPU).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters reuters-label-init reuters-long goemotions benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds goemotions goemotions-seeds benchmarks collect
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
@@ -68,6 +68,15 @@ stage_reuters_long() {  # stage_reuters' bert and uclaf (label-name init) traine
 
 stage_goemotions() {  # every method on a seeded sample of 4,000 of the 43,410 train comments
   $BENCH compare --dataset goemotions --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 4000 --epochs 3 \
+    --max-length 64 --quiet
+}
+
+stage_reuters_linear_seeds() {  # linear on the 1,000-document samples that seeds 1 and 2 of reuters-long drew
+  $BENCH compare --dataset reuters --methods linear --seeds 0,1,2 --limit-train 1000 --quiet
+}
+
+stage_goemotions_seeds() {  # seeds 1 and 2 of stage_goemotions' linear, bert and uclaf (each seed draws its sample)
+  $BENCH compare --dataset goemotions --methods linear,bert,uclaf --seeds 0,1,2 --limit-train 4000 --epochs 3 \
     --max-length 64 --quiet
 }
 
