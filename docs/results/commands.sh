@@ -60,8 +60,6 @@ stage_reuters_label_init() {  # stage_reuters' uclaf with LAN's label vectors st
 
 stage_reuters_long() {  # stage_reuters' bert and uclaf (label-name init) trained 10 epochs instead of 4, 3 seeds
   LONG="--limit-train 1000 --epochs 10 $CPU"
-  $BENCH run --dataset reuters --method uclaf --label-init names --seed 0 $LONG
-  $BENCH run --dataset reuters --method bert --seed 0 $LONG
   $BENCH compare --dataset reuters --methods uclaf --label-init names --seeds 0,1,2 $LONG
   $BENCH compare --dataset reuters --methods bert --seeds 0,1,2 $LONG
 }
