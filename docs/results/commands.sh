@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Every command behind docs/RESULTS.md, in the order they were run (2-core CPU, no GPU).
+# Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds goemotions goemotions-seeds benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds goemotions goemotions-seeds baselines-seeds benchmarks collect
+#           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
-BENCH=".venv/bin/uclaf-bench"
+BENCH="${BENCH:-.venv/bin/uclaf-bench}"
+PYTHON="${PYTHON:-.venv/bin/python}"
 CPU="--max-length 128 --quiet"   # CPU-sized: 128 tokens instead of the paper's 512
 
 stage_linear() {
@@ -46,8 +48,9 @@ stage_aapd_seeds() {  # seeds 1 and 2 of bert and uclaf (seed 0 is stage_aapd's,
     --epochs 5 --lr 5e-5 $CPU
 }
 
-stage_aapd_long() {  # the from-scratch baseline with enough epochs to converge (best epoch 11 of 30)
+stage_aapd_long() {  # the from-scratch baselines with enough epochs to converge (xmlcnn: best epoch 11 of 30)
   $BENCH run --dataset aapd --method xmlcnn --train-split val --eval-split test --epochs 30 $CPU
+  $BENCH run --dataset aapd --method attentionxml --train-split val --eval-split test --epochs 30 $CPU
 }
 
 stage_reuters() {  # ModApte-90; every method trains on the same seeded sample of 1,000 of the 7,770 train documents
@@ -78,6 +81,51 @@ stage_goemotions_seeds() {  # seeds 1 and 2 of stage_goemotions' linear, bert an
     --max-length 64 --quiet
 }
 
+stage_baselines_seeds() {  # seeds 1 and 2 of xmlcnn and attentionxml, with each dataset's settings above (seed 0 reused)
+  $BENCH compare --dataset aapd --methods xmlcnn,attentionxml --seeds 0,1,2 --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU
+  $BENCH compare --dataset reuters --methods xmlcnn,attentionxml --seeds 0,1,2 --limit-train 1000 --epochs 4 $CPU
+  $BENCH compare --dataset goemotions --methods xmlcnn,attentionxml --seeds 0,1,2 --limit-train 4000 --epochs 3 \
+    --max-length 64 --quiet
+}
+
+GPU="--train-split val --eval-split test --device cuda --root runs-gpu --quiet"
+
+stage_gpu() {  # AAPD at the paper's settings (presets.PAPER_SETTINGS: 512 tokens, batch 16, lr 1e-5, τ 5, λ 0.7)
+  $BENCH compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 $GPU
+}
+
+stage_gpu_cpu_recipe() {  # stage_aapd's recipe (5 epochs, lr 5e-5) at 512 tokens instead of 128
+  $BENCH compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 --epochs 5 --lr 5e-5 --max-length 512 $GPU
+}
+
+stage_gpu_ablate() {  # Table 4 at the paper's settings over 3 seeds (bert and uclaf reused from stage_gpu)
+  $BENCH ablate --dataset aapd --seeds 0,1,2 $GPU
+}
+
+stage_gpu_positives() {  # Table 5 at the paper's settings over 3 seeds (per_label is stage_gpu's uclaf, reused)
+  $BENCH ablate --dataset aapd --positives all,any,per_label,jaccard --seeds 0,1,2 $GPU
+}
+
+stage_gpu_sweep() {  # Figure 5's τ at the paper's settings over 3 seeds (τ 5 is stage_gpu's uclaf, reused)
+  $BENCH sweep --dataset aapd --param temperature --values 0.1,1,5 --seeds 0,1,2 $GPU
+}
+
+stage_gpu_benchmarks() {
+  $PYTHON benchmarks/train_throughput.py --device cuda
+  $PYTHON benchmarks/label_attention.py --device cuda
+}
+
+stage_gpu_throughput_b64() {  # the same step benchmark at a batch that fills the GPU better
+  $PYTHON benchmarks/train_throughput.py --device cuda --batch-size 64
+}
+
+stage_collect_gpu() {
+  $BENCH report --runs runs-gpu/aapd --csv docs/results/gpu/aapd.csv > /dev/null
+  (cd runs-gpu && find aapd \( -name metrics.json -o -name config.json -o -name labels.json -o -name train_log.jsonl \
+    -o -name '*.md' -o -name '*.csv' -o -name '*.png' \) -print0 | xargs -0 -I{} install -D -m 644 {} "../docs/results/gpu/runs/{}")
+}
+
 stage_collect() {  # keep each finished run's small files (not the weights) and one CSV row per run in the repo
   for dataset in reuters goemotions aapd; do
     [ -d "runs/$dataset" ] || continue
@@ -88,8 +136,8 @@ stage_collect() {  # keep each finished run's small files (not the weights) and 
 }
 
 stage_benchmarks() {  # speed: ratios against a named alternative, measured in the same run
-  .venv/bin/python benchmarks/train_throughput.py --quick
-  .venv/bin/python benchmarks/lan_readout.py
+  $PYTHON benchmarks/train_throughput.py --quick
+  $PYTHON benchmarks/lan_readout.py
 }
 
 for stage in "${@:-linear aapd aapd-ablate reuters goemotions collect}"; do
