@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds goemotions goemotions-seeds baselines-seeds benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full goemotions goemotions-seeds baselines-seeds benchmarks collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -70,6 +70,11 @@ stage_reuters_long() {  # stage_reuters' bert and uclaf (label-name init) traine
 stage_goemotions() {  # every method on a seeded sample of 4,000 of the 43,410 train comments
   $BENCH compare --dataset goemotions --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 4000 --epochs 3 \
     --max-length 64 --quiet
+}
+
+stage_reuters_full() {  # uclaf (label-name init) and bert on the full 6,993-document train split, 3 epochs
+  $BENCH run --dataset reuters --method uclaf --label-init names --epochs 3 $CPU
+  $BENCH run --dataset reuters --method bert --epochs 3 $CPU
 }
 
 stage_reuters_linear_seeds() {  # linear on the 1,000-document samples that seeds 1 and 2 of reuters-long drew
