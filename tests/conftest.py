@@ -56,3 +56,20 @@ def easy_corpus():
     return load_dataset(
         "synthetic", num_docs=600, num_labels=8, num_groups=2, doc_length=24, difficulty="easy", seed=0
     )
+
+
+@pytest.fixture
+def easy_uclaf_config():
+    """LAN + CACL on the cheap XML-CNN encoder (started from MiniLM's word vectors): learns ``easy_corpus``."""
+    from uclaf_plugin.pipeline import ModelConfig
+
+    return ModelConfig(
+        encoder="xmlcnn",
+        head="lan",
+        contrastive="per_label",
+        max_length=32,
+        temperature=0.5,
+        queue_size=64,
+        encoder_kwargs={"num_filters": 32},
+        head_kwargs={"attention_dim": 64},
+    )

@@ -7,7 +7,7 @@ import torch
 
 from uclaf_plugin.heads import LabelAttentionHead
 from uclaf_plugin.losses import CACLLoss, cacl_loss
-from uclaf_plugin.pipeline import ModelConfig, TextClassifier
+from uclaf_plugin.pipeline import TextClassifier
 from uclaf_plugin.train import TrainConfig, Trainer, seed_everything
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -85,22 +85,12 @@ def test_lan_stays_memory_bounded_at_thousands_of_labels():
     assert peak < 3 * GIB, f"peak {peak / GIB:.2f} GiB"
 
 
-def test_trainer_picks_cuda_with_bf16_and_learns_an_easy_corpus(easy_corpus, tmp_path):
+def test_trainer_picks_cuda_with_bf16_and_learns_an_easy_corpus(easy_corpus, easy_uclaf_config, tmp_path):
     """device='auto' trains LAN + CACL (momentum encoder, queue) on the GPU under bf16 autocast; the saved
     model scores the same on the CPU."""
     splits = [(list(s.texts), easy_corpus.binarize(s.labels)) for s in (easy_corpus.train, easy_corpus.val)]
     seed_everything(0)
-    config = ModelConfig(
-        encoder="xmlcnn",
-        head="lan",
-        contrastive="per_label",
-        max_length=32,
-        temperature=0.5,
-        queue_size=64,
-        encoder_kwargs={"num_filters": 32},
-        head_kwargs={"attention_dim": 64},
-    )
-    classifier = TextClassifier.from_config(config, easy_corpus.label_names)
+    classifier = TextClassifier.from_config(easy_uclaf_config, easy_corpus.label_names)
     trainer = Trainer(classifier, TrainConfig(epochs=6, batch_size=32, lr=1e-2, head_lr=1e-2, quiet=True))
     assert trainer.device.type == "cuda" and trainer.amp_dtype == torch.bfloat16
     trainer.fit(*splits[0], *splits[1])

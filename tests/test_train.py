@@ -40,21 +40,11 @@ def _xmlcnn_classifier(corpus, seed=0, **overrides):
     return TextClassifier.from_config(config, corpus.label_names)
 
 
-def test_uclaf_learns_an_easy_corpus(easy_corpus):
+def test_uclaf_learns_an_easy_corpus(easy_corpus, easy_uclaf_config):
     """LAN + CACL on the cheap XML-CNN encoder (started from MiniLM's word vectors) learns the easy corpus."""
     (train, val, test) = _splits(easy_corpus)
     seed_everything(0)
-    config = ModelConfig(
-        encoder="xmlcnn",
-        head="lan",
-        contrastive="per_label",
-        max_length=32,
-        temperature=0.5,
-        queue_size=64,
-        encoder_kwargs={"num_filters": 32},
-        head_kwargs={"attention_dim": 64},
-    )
-    classifier = TextClassifier.from_config(config, easy_corpus.label_names)
+    classifier = TextClassifier.from_config(easy_uclaf_config, easy_corpus.label_names)
     trainer = Trainer(classifier, TrainConfig(epochs=6, **{**FAST, "lr": 1e-2, "head_lr": 1e-2}))
     trainer.fit(*train, *val)
     assert trainer.evaluate(*test)["P@1"] >= 0.9
