@@ -125,18 +125,21 @@ stage_gpu_throughput_b64() {  # the same step benchmark at a batch that fills th
   $PYTHON benchmarks/train_throughput.py --device cuda --batch-size 64
 }
 
-stage_collect_gpu() {
-  $BENCH report --runs runs-gpu/aapd --csv docs/results/gpu/aapd.csv > /dev/null
-  (cd runs-gpu && find aapd \( -name metrics.json -o -name config.json -o -name labels.json -o -name train_log.jsonl \
-    -o -name '*.md' -o -name '*.csv' -o -name '*.png' \) -print0 | xargs -0 -I{} install -D -m 644 {} "../docs/results/gpu/runs/{}")
+keep_runs() {  # keep_runs ROOT DATASET DEST: one CSV row per run, and each run's small files (not the weights)
+  local root=$1 dataset=$2 dest=$3
+  $BENCH report --runs "$root/$dataset" --csv "$dest/$dataset.csv" > /dev/null
+  (cd "$root" && find "$dataset" \( -name metrics.json -o -name config.json -o -name labels.json -o -name train_log.jsonl \
+    -o -name '*.md' -o -name '*.csv' -o -name '*.png' \) -print0 | xargs -0 -I{} install -D -m 644 {} "$OLDPWD/$dest/runs/{}")
 }
 
-stage_collect() {  # keep each finished run's small files (not the weights) and one CSV row per run in the repo
+stage_collect_gpu() {
+  keep_runs runs-gpu aapd docs/results/gpu
+}
+
+stage_collect() {
   for dataset in reuters goemotions aapd; do
     [ -d "runs/$dataset" ] || continue
-    $BENCH report --runs "runs/$dataset" --csv "docs/results/$dataset.csv" > /dev/null
-    (cd runs && find "$dataset" \( -name metrics.json -o -name config.json -o -name labels.json -o -name train_log.jsonl \
-      -o -name '*.md' -o -name '*.csv' -o -name '*.png' \) -print0 | xargs -0 -I{} install -D -m 644 {} "../docs/results/runs/{}")
+    keep_runs runs "$dataset" docs/results
   done
 }
 
