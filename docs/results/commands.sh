@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full goemotions goemotions-seeds baselines-seeds benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full goemotions goemotions-seeds baselines-seeds benchmarks collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,6 +40,16 @@ stage_aapd_sweep() {  # Figure 5 (λ 0.7 and τ 5 are the paper's values: the uc
 
 stage_aapd_augment() {  # Table 6 (dropout is the uclaf run of stage_aapd, reused)
   $BENCH ablate --dataset aapd --augment dropout,random_mask,span_mask,shuffle --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU
+}
+
+stage_aapd_augment_seeds() {  # Table 6 over 3 seeds (seed 0 is stage_aapd_augment's, reused)
+  $BENCH ablate --dataset aapd --augment dropout,random_mask,span_mask,shuffle --seeds 0,1,2 --train-split val \
+    --eval-split test --epochs 5 --lr 5e-5 $CPU
+}
+
+stage_aapd_lambda_seeds() {  # Figure 5's λ over 3 seeds (seed 0 is stage_aapd_sweep's, reused; λ 0.7 is stage_aapd_seeds' uclaf)
+  $BENCH sweep --dataset aapd --param lambda --values 0.3,0.7,1 --seeds 0,1,2 --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
 }
 
