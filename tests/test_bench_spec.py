@@ -50,6 +50,7 @@ def test_ablations_and_sweeps_vary_one_thing():
         ({"method": "uclaf", "overrides": {"queue_size": -1}}, "--queue-size"),
         ({"method": "uclaf", "overrides": {"label_init": "random"}}, "--label-init"),
         ({"method": "uclaf", "overrides": {"depth": 3}}, "depth"),
+        ({"method": "uclaf", "overrides": {"key_precision": "fp16"}}, "--key-precision"),
         ({"method": "uclaf", "limit_train": 0}, "--limit-train"),
     ],
 )
@@ -82,3 +83,28 @@ def test_a_finished_run_is_found_however_its_overrides_were_written(tmp_path):
     write_json(folder / "metrics.json", {"test": {}})
     assert finished_run(spec, tmp_path) == folder
     assert finished_run(build_spec("reuters", "uclaf", overrides={"epochs": 5}), tmp_path) is None
+
+
+def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
+    from pathlib import Path
+
+    from uclaf_plugin.bench.spec import RunSpec
+    from uclaf_plugin.files import read_json
+
+    recorded = sorted((Path(__file__).parents[1] / "docs/results/runs/aapd/uclaf").glob("seed*/config.json"))
+    assert recorded, "docs/results/runs holds the recorded AAPD runs"
+    for config in recorded:
+        spec = RunSpec.from_dict(read_json(config)["spec"])
+        assert config.parent.name.endswith(spec.key())
+        rebuilt = build_spec(
+            spec.dataset,
+            spec.method,
+            seed=spec.seed,
+            train_split=spec.train_split,
+            eval_split=spec.eval_split,
+            limit_train=spec.limit_train,
+            overrides=spec.overrides,
+        )
+        assert rebuilt.model["key_precision"] == "fp32" and rebuilt.key() == spec.key()
+    bf16 = build_spec("aapd", "uclaf", overrides={"key_precision": "bf16"})
+    assert bf16.key() != build_spec("aapd", "uclaf").key() and "--key-precision bf16" in bf16.command()

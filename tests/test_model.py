@@ -135,8 +135,20 @@ def test_plain_bce_baseline_matches_torch_bce(tokenizer, easy_corpus):
         ({"augment": "rotate"}, "augment"),
         ({"momentum": 1.5}, "momentum"),
         ({"head": "tree"}, "tree"),
+        ({"key_precision": "fp16"}, "key_precision"),
     ],
 )
 def test_bad_arguments_name_themselves(kwargs, message):
     with pytest.raises(ValueError, match=message):
         UCLAF(XMLCNN(embedding_dim=8, num_filters=4), 3, mask_token_id=103, **kwargs)
+
+
+def test_bf16_keys_stay_close_to_fp32_keys_and_leave_the_query_branch_alone(minilm, tokenizer, easy_corpus):
+    input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=4, max_length=24)
+    fp32 = _model(minilm, targets.shape[1], tokenizer).eval()
+    bf16 = copy.deepcopy(fp32)
+    bf16.key_precision = "bf16"
+    fp32_keys, bf16_keys = fp32._encode_keys(input_ids, mask), bf16._encode_keys(input_ids, mask)
+    assert bf16_keys.dtype == torch.float32 and not torch.equal(bf16_keys, fp32_keys)  # bf16 was really used
+    assert torch.nn.functional.cosine_similarity(bf16_keys, fp32_keys).min() > 0.99
+    assert torch.equal(bf16(input_ids, mask), fp32(input_ids, mask))

@@ -49,6 +49,12 @@ LabelInit = Annotated[
     str | None,
     typer.Option(help="names: start LAN's label vectors from the encoder's embedding of each label's name."),
 ]
+KeyPrecision = Annotated[
+    str | None,
+    typer.Option(
+        help="fp32 or bf16: bf16 autocast for the momentum key branch (faster on CPUs with native bf16)."
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Seeds = Annotated[str, typer.Option(help="Comma-separated seeds; tables show mean ± std.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
@@ -141,6 +147,7 @@ def run(
     head: Head = None,
     contrastive: Contrastive = None,
     label_init: LabelInit = None,
+    key_precision: KeyPrecision = None,
     seed: Seed = 0,
     device: Device = "auto",
     output: Annotated[
@@ -176,6 +183,7 @@ def run(
         head=head,
         contrastive=contrastive,
         label_init=label_init,
+        key_precision=key_precision,
     )
     metrics, folder = commands.run(
         dataset,
@@ -207,6 +215,7 @@ def compare(
     max_length: MaxLength = None,
     lr: SharedLr = None,
     label_init: LabelInit = None,
+    key_precision: KeyPrecision = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -230,6 +239,7 @@ def compare(
         max_length=max_length,
         lr=lr,
         label_init=label_init,
+        key_precision=key_precision,
     )
     _show_experiment(
         commands.compare,
@@ -258,6 +268,7 @@ def ablate(
     lr: SharedLr = None,
     encoder: Encoder = None,
     label_init: LabelInit = None,
+    key_precision: KeyPrecision = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -281,6 +292,7 @@ def ablate(
         lr=lr,
         encoder=encoder,
         label_init=label_init,
+        key_precision=key_precision,
     )
     _show_experiment(
         commands.ablate,
@@ -309,6 +321,7 @@ def sweep(
     lr: SharedLr = None,
     encoder: Encoder = None,
     label_init: LabelInit = None,
+    key_precision: KeyPrecision = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -336,6 +349,7 @@ def sweep(
         lr=lr,
         encoder=encoder,
         label_init=label_init,
+        key_precision=key_precision,
     )
     _show_experiment(
         commands.sweep,

@@ -226,8 +226,10 @@ def momentum_update(target: nn.Module, source: nn.Module, m: float = 0.999) -> N
     """EMA step ``θ_target ← m·θ_target + (1−m)·θ_source`` for parameters; buffers are copied."""
     if not 0.0 <= m <= 1.0:
         raise ValueError(f"m must be in [0, 1], got {m}")
-    for tgt, src in _paired(target.named_parameters(), source.named_parameters(), "parameters"):
-        tgt.lerp_(src.detach().to(tgt.dtype), 1.0 - m)
+    pairs = _paired(target.named_parameters(), source.named_parameters(), "parameters")
+    if pairs:  # one fused call: a loop of lerp_ launches one kernel per tensor on a GPU
+        targets = [tgt for tgt, _ in pairs]
+        torch._foreach_lerp_(targets, [src.detach().to(tgt.dtype) for tgt, src in pairs], 1.0 - m)
     for tgt, src in _paired(target.named_buffers(), source.named_buffers(), "buffers"):
         tgt.copy_(src)
 

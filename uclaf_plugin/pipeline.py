@@ -43,6 +43,7 @@ class ModelConfig:
     momentum: float = 0.999
     projection_dim: int = 128
     augment: str = "dropout"
+    key_precision: str = "fp32"
     max_length: int = 128
     label_init: str | None = None
     init_embeddings: bool = True
@@ -101,6 +102,7 @@ class TextClassifier(nn.Module):
             momentum=config.momentum,
             projection_dim=config.projection_dim,
             augment=config.augment,
+            key_precision=config.key_precision,
             mask_token_id=tokenizer.mask_token_id,
             special_token_ids=tuple(tokenizer.all_special_ids),
             head_kwargs=head_kwargs,

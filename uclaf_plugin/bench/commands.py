@@ -113,9 +113,10 @@ def _experiment(labelled, name, dataset, title, *, root, device, data_dir, quiet
 
 def compare(dataset, methods, seeds, common, *, root, device, data_dir, quiet, announce):
     labelled = _with_seeds(lambda seed: compare_specs(dataset, methods, seed=seed, **common), seeds)
+    # One table file per method list, so one compare does not overwrite another.
     table, files, _ = _experiment(
         labelled,
-        "compare-" + "-".join(methods),  # one table file per method list, so one compare does not overwrite another
+        "compare-" + "-".join(methods),
         dataset,
         f"{dataset}: test metrics (%)",
         root=root,
@@ -193,6 +194,7 @@ VARIANT_SETTINGS = (
     "lambda_",
     "temperature",
     "queue_size",
+    "key_precision",
 )
 
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from ..model import KEY_PRECISIONS
 from ..pipeline import ModelConfig
 from ..train import TrainConfig
 from .presets import ENCODER_LR, dataset_settings, method_recipe
@@ -23,7 +24,10 @@ MODEL_OVERRIDES = {
     "head",
     "contrastive",
     "label_init",
+    "key_precision",
 }
+# Model settings added after the recorded runs, with the default those runs had.
+LATER_MODEL_SETTINGS = {"key_precision": "fp32"}
 TRAIN_OVERRIDES = {"epochs", "batch_size", "lr", "head_lr", "patience", "monitor", "checkpoint_every"}
 
 
@@ -47,8 +51,16 @@ class RunSpec:
         return self.model is None
 
     def key(self) -> str:
-        """A short hash of everything that changes the result (not the device, nor verbosity)."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        """A short hash of everything that changes the result (not the device, nor verbosity).
+
+        Settings added after runs were recorded leave the hash out at their default, so those runs keep their
+        hash and are still reused.
+        """
+        data = asdict(self)
+        for name, default in LATER_MODEL_SETTINGS.items():
+            if data["model"] is not None and data["model"].get(name) == default:
+                del data["model"][name]
+        text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
     def command(self) -> str:
@@ -169,5 +181,9 @@ def _check_overrides(overrides: dict) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {overrides[name]}")
     if overrides.get("label_init", "names") != "names":
         raise ValueError(f"--label-init must be 'names', got {overrides['label_init']!r}")
+    if overrides.get("key_precision", "fp32") not in KEY_PRECISIONS:
+        raise ValueError(
+            f"--key-precision must be one of {', '.join(KEY_PRECISIONS)}, got {overrides['key_precision']!r}"
+        )
     if "queue_size" in overrides and overrides["queue_size"] < 0:
         raise ValueError(f"--queue-size must not be negative, got {overrides['queue_size']}")
