@@ -298,6 +298,7 @@ def _distributed_worker(rank, port, out_dir):
     efficient_supcon = DistributedLossWrapper(SupConLoss(0.2), efficient=True)(emb, ids)
     results = dict(multi_hot=multi_hot, grad=grad, efficient=efficient, efficient_supcon=efficient_supcon)
     torch.save({name: value.detach() for name, value in results.items()}, f"{out_dir}/rank{rank}.pt")
+    torch.distributed.barrier()  # no rank tears the group down while another still has messages in flight
     torch.distributed.destroy_process_group()
 
 

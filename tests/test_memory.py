@@ -197,6 +197,7 @@ def _distributed_worker(rank, port, out_dir):
     loss = DistributedLossWrapper(memory)(emb, labels)
     results = dict(queue=queue.state_dict(), memory=memory.queue.state_dict(), loss=loss.detach())
     torch.save(results, f"{out_dir}/rank{rank}.pt")
+    torch.distributed.barrier()  # no rank tears the group down while another still has messages in flight
     torch.distributed.destroy_process_group()
 
 

@@ -44,6 +44,7 @@ def worker(rank: int, port: int) -> None:
     torch.set_num_threads(1)
     try:
         train(rank)
+        dist.barrier()  # no rank tears the group down while another still has messages in flight
     finally:
         dist.destroy_process_group()
 

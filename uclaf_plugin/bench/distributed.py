@@ -42,6 +42,7 @@ def _worker(rank: int, world_size: int, address: str, backend: str, function: Ca
     dist.init_process_group(backend, init_method=address, rank=rank, world_size=world_size)
     try:
         function(*args)
+        dist.barrier()  # no rank tears the group down while another still has messages in flight
     finally:
         dist.destroy_process_group()
 
