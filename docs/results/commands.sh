@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full goemotions goemotions-seeds baselines-seeds benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full goemotions goemotions-seeds baselines-seeds benchmarks collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -55,6 +55,11 @@ stage_aapd_lambda_seeds() {  # Figure 5's λ over 3 seeds (seed 0 is stage_aapd_
 
 stage_aapd_seeds() {  # seeds 1 and 2 of bert and uclaf (seed 0 is stage_aapd's, reused)
   $BENCH compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU
+}
+
+stage_aapd_bf16_keys() {  # stage_aapd_seeds' uclaf with the key branch under bf16 autocast (--key-precision bf16)
+  $BENCH compare --dataset aapd --methods uclaf --key-precision bf16 --seeds 0,1,2 --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
 }
 
