@@ -6,8 +6,8 @@ Variants: the baseline (encoder, linear head, BCE), +LAN (label attention head),
 queue, contrastive loss), UCLAF (both) and, on CPU, UCLAF with ``key_precision="bf16"``. Encoders: MiniLM at
 T=128 and T=256, and XML-CNN at T=256. Every variant runs the same random batch for the same number of timed
 steps after a warm-up, in this one process, and the variants of an encoder take turns step by step, so a change
-in the machine's load hits them all alike. The last line is ``ratio: X``, the UCLAF step cost over the baseline step cost for MiniLM at T=128; on CPU the line
-before it gives the same ratio with bf16 keys.
+in the machine's load hits them all alike. The last line is ``ratio: X``, the UCLAF step cost over the baseline
+step cost for MiniLM at T=128; on CPU the line before it gives the same ratio with bf16 keys.
 """
 
 from __future__ import annotations
