@@ -98,6 +98,7 @@ def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
     )
     for config, spec in zip(recorded, specs, strict=True):
         assert config.parent.name.endswith(spec.key())
+        # commands.sh pins --key-precision fp32, the key precision the runs were recorded with
         rebuilt = build_spec(
             spec.dataset,
             spec.method,
@@ -105,9 +106,45 @@ def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
             train_split=spec.train_split,
             eval_split=spec.eval_split,
             limit_train=spec.limit_train,
-            overrides=spec.overrides,
+            overrides={"key_precision": "fp32", **spec.overrides},
         )
         assert rebuilt.model["key_precision"] == spec.model.get("key_precision", "fp32")
         assert rebuilt.key() == spec.key()
-    bf16 = build_spec("aapd", "uclaf", overrides={"key_precision": "bf16"})
-    assert bf16.key() != build_spec("aapd", "uclaf").key() and "--key-precision bf16" in bf16.command()
+    default, bf16 = (
+        build_spec("aapd", "uclaf"),
+        build_spec("aapd", "uclaf", overrides={"key_precision": "bf16"}),
+    )
+    assert default.model["key_precision"] == "auto"
+    assert (
+        len(
+            {
+                default.key(),
+                bf16.key(),
+                build_spec("aapd", "uclaf", overrides={"key_precision": "fp32"}).key(),
+            }
+        )
+        == 3
+    )
+    assert "--key-precision bf16" in bf16.command()
+
+
+def test_key_precision_changes_nothing_for_a_method_without_a_key_branch():
+    from pathlib import Path
+
+    from uclaf_plugin.bench.spec import RunSpec
+    from uclaf_plugin.files import read_json
+
+    recorded = sorted((Path(__file__).parents[1] / "docs/results/runs/aapd/bert").glob("seed*/config.json"))
+    assert recorded
+    for config in recorded:
+        spec = RunSpec.from_dict(read_json(config)["spec"])
+        for precision in (None, "fp32", "bf16"):
+            rebuilt = build_spec(
+                "aapd",
+                "bert",
+                seed=spec.seed,
+                train_split=spec.train_split,
+                eval_split=spec.eval_split,
+                overrides={**spec.overrides, "key_precision": precision},
+            )
+            assert rebuilt.key() == spec.key() and rebuilt.overrides == spec.overrides

@@ -3,9 +3,10 @@ import copy
 import pytest
 import torch
 
+from uclaf_plugin import model as model_module
 from uclaf_plugin.adapters.attentionxml import AttentionXMLStyle
 from uclaf_plugin.adapters.xmlcnn import XMLCNN
-from uclaf_plugin.model import UCLAF
+from uclaf_plugin.model import UCLAF, resolve_key_precision
 from uclaf_plugin.pipeline import pad_batch
 
 HEAD_KWARGS = {
@@ -145,10 +146,32 @@ def test_bad_arguments_name_themselves(kwargs, message):
 
 def test_bf16_keys_stay_close_to_fp32_keys_and_leave_the_query_branch_alone(minilm, tokenizer, easy_corpus):
     input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=4, max_length=24)
-    fp32 = _model(minilm, targets.shape[1], tokenizer).eval()
+    fp32 = _model(minilm, targets.shape[1], tokenizer, key_precision="fp32").eval()
     bf16 = copy.deepcopy(fp32)
     bf16.key_precision = "bf16"
     fp32_keys, bf16_keys = fp32._encode_keys(input_ids, mask), bf16._encode_keys(input_ids, mask)
     assert bf16_keys.dtype == torch.float32 and not torch.equal(bf16_keys, fp32_keys)  # bf16 was really used
     assert torch.nn.functional.cosine_similarity(bf16_keys, fp32_keys).min() > 0.99
     assert torch.equal(bf16(input_ids, mask), fp32(input_ids, mask))
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_key_precision_computes_bf16_keys_exactly_where_the_cpu_has_native_bf16(
+    native_bf16, monkeypatch, minilm, tokenizer, easy_corpus
+):
+    monkeypatch.setattr(model_module, "native_cpu_bf16", lambda: native_bf16)
+    input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=4, max_length=24)
+    auto = _model(minilm, targets.shape[1], tokenizer).eval()
+    assert auto.key_precision == "auto"
+    expected = copy.deepcopy(auto)
+    expected.key_precision = "bf16" if native_bf16 else "fp32"
+    assert torch.equal(auto._encode_keys(input_ids, mask), expected._encode_keys(input_ids, mask))
+
+
+def test_auto_key_precision_leaves_cuda_and_explicit_choices_alone(monkeypatch):
+    monkeypatch.setattr(model_module, "native_cpu_bf16", lambda: True)
+    assert resolve_key_precision("auto", "cpu") == "bf16"
+    assert resolve_key_precision("auto", "cuda") == "fp32"  # the step's own autocast decides there
+    assert [resolve_key_precision(p, "cpu") for p in ("fp32", "bf16")] == ["fp32", "bf16"]
+    monkeypatch.setattr(model_module, "native_cpu_bf16", lambda: False)
+    assert resolve_key_precision("auto", "cpu") == "fp32"

@@ -28,6 +28,16 @@ def test_saved_model_gives_bit_identical_scores(tmp_path):
     assert np.array_equal(reloaded.scores(texts), classifier.scores(texts))
 
 
+def test_a_model_saved_before_key_precision_existed_loads_with_the_fp32_keys_it_trained_with(tmp_path):
+    from uclaf_plugin.files import read_json, write_json
+
+    _classifier(["a", "b"]).save(tmp_path)
+    config = read_json(tmp_path / "config.json")
+    assert config["model"].pop("key_precision") == "auto"
+    write_json(tmp_path / "config.json", config)
+    assert TextClassifier.load(tmp_path).model.key_precision == "fp32"
+
+
 def test_saved_minilm_model_gives_bit_identical_scores(tmp_path):
     classifier = TextClassifier.from_config(
         ModelConfig(head="linear", contrastive=None, max_length=16), ["x", "y"]

@@ -52,7 +52,8 @@ LabelInit = Annotated[
 KeyPrecision = Annotated[
     str | None,
     typer.Option(
-        help="fp32 or bf16: bf16 autocast for the momentum key branch (faster on CPUs with native bf16)."
+        help="auto (default), fp32 or bf16: bf16 autocast for the momentum key branch, faster on CPUs with native"
+        " bf16; auto picks bf16 on such CPUs and fp32 elsewhere (CUDA included)."
     ),
 ]
 Seed = Annotated[int, typer.Option(help="Random seed.")]

@@ -18,7 +18,20 @@ from .losses import CACLLoss
 from .memory import MultiLabelQueue, momentum_copy, momentum_update
 
 CONTRASTIVE_MODES = ("per_label", "any", "all", "jaccard")
-KEY_PRECISIONS = ("fp32", "bf16")
+KEY_PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), so bf16 autocast is faster there."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
+def resolve_key_precision(key_precision: str, device_type: str) -> str:
+    """The precision ``"auto"`` stands for on ``device_type``: ``"bf16"`` on a CPU with native bf16, else ``"fp32"``."""
+    if key_precision != "auto":
+        return key_precision
+    return "bf16" if device_type == "cpu" and native_cpu_bf16() else "fp32"
 
 
 class ProjectionHead(nn.Sequential):
@@ -43,8 +56,9 @@ class UCLAF(nn.Module):
         projection_dim: size of the contrastive embedding.
         augment: second view fed to the key encoder (see :data:`uclaf_plugin.augment.AUGMENTATIONS`).
         key_precision: ``"fp32"`` runs the key branch like the rest of the step (under the caller's autocast,
-            if any); ``"bf16"`` runs it under bf16 autocast even when the step is fp32, which roughly halves the
-            key forward on CPUs with native bf16 (AVX512-BF16, AMX). Keys carry no gradient.
+            if any); ``"bf16"`` runs it under bf16 autocast even when the step is fp32, which cuts the key
+            forward on CPUs with native bf16 (AVX512-BF16, AMX); ``"auto"`` (default) is ``"bf16"`` on such
+            CPUs and ``"fp32"`` elsewhere, CUDA included. Keys carry no gradient.
         mask_token_id, special_token_ids: used by the token-level augmentations.
         head_kwargs: extra arguments for the head (e.g. ``label_init``).
     """
@@ -61,7 +75,7 @@ class UCLAF(nn.Module):
         momentum: float = 0.999,
         projection_dim: int = 128,
         augment: str = "dropout",
-        key_precision: str = "fp32",
+        key_precision: str = "auto",
         mask_token_id: int | None = None,
         special_token_ids: tuple[int, ...] = (),
         head_kwargs: dict | None = None,
@@ -151,8 +165,8 @@ class UCLAF(nn.Module):
         return F.normalize(keys.float(), dim=-1)
 
     def _key_autocast(self, device_type: str) -> contextlib.AbstractContextManager:
-        """bf16 autocast for ``key_precision="bf16"``; otherwise the caller's setting stays."""
-        if self.key_precision == "bf16":
+        """bf16 autocast when the key precision resolves to ``"bf16"``; otherwise the caller's setting stays."""
+        if resolve_key_precision(self.key_precision, device_type) == "bf16":
             return torch.autocast(device_type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 

@@ -21,6 +21,8 @@ from .model import UCLAF
 
 BASELINE_ENCODERS = ("xmlcnn", "attentionxml")
 WEIGHTS_FILE = "model.safetensors"
+# Model settings added after models and runs were recorded, with the value those had.
+LATER_MODEL_SETTINGS = {"key_precision": "fp32"}
 
 
 @dataclass
@@ -43,7 +45,7 @@ class ModelConfig:
     momentum: float = 0.999
     projection_dim: int = 128
     augment: str = "dropout"
-    key_precision: str = "fp32"
+    key_precision: str = "auto"
     max_length: int = 128
     label_init: str | None = None
     init_embeddings: bool = True
@@ -160,7 +162,9 @@ class TextClassifier(nn.Module):
             raise FileNotFoundError(
                 f"{directory / WEIGHTS_FILE} not found: is {directory} a saved model or run folder?"
             )
-        config = ModelConfig.from_dict(read_json(directory / "config.json")["model"])
+        config = ModelConfig.from_dict(
+            {**LATER_MODEL_SETTINGS, **read_json(directory / "config.json")["model"]}
+        )
         label_names = read_json(directory / "labels.json")
         classifier = cls.from_config(config, label_names, pretrained=False)
         load_model(classifier.model, directory / WEIGHTS_FILE)

@@ -2,14 +2,16 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full goemotions goemotions-seeds baselines-seeds benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more goemotions goemotions-seeds baselines-seeds benchmarks collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
 BENCH="${BENCH:-.venv/bin/uclaf-bench}"
 PYTHON="${PYTHON:-.venv/bin/python}"
-CPU="--max-length 128 --quiet"   # CPU-sized: 128 tokens instead of the paper's 512
+# The recorded runs computed the momentum keys in fp32, the default before --key-precision auto.
+KEYS="--key-precision fp32"
+CPU="--max-length 128 --quiet $KEYS"   # CPU-sized: 128 tokens instead of the paper's 512
 
 stage_linear() {
   $BENCH compare --dataset reuters --methods linear --seeds 0,1,2 --quiet
@@ -59,8 +61,8 @@ stage_aapd_seeds() {  # seeds 1 and 2 of bert and uclaf (seed 0 is stage_aapd's,
 }
 
 stage_aapd_bf16_keys() {  # stage_aapd_seeds' uclaf with the key branch under bf16 autocast (--key-precision bf16)
-  $BENCH compare --dataset aapd --methods uclaf --key-precision bf16 --seeds 0,1,2 --train-split val --eval-split test \
-    --epochs 5 --lr 5e-5 $CPU
+  $BENCH compare --dataset aapd --methods uclaf --seeds 0,1,2 --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU --key-precision bf16
 }
 
 stage_aapd_long() {  # the from-scratch baselines with enough epochs to converge (xmlcnn: best epoch 11 of 30)
@@ -84,12 +86,17 @@ stage_reuters_long() {  # stage_reuters' bert and uclaf (label-name init) traine
 
 stage_goemotions() {  # every method on a seeded sample of 4,000 of the 43,410 train comments
   $BENCH compare --dataset goemotions --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 4000 --epochs 3 \
-    --max-length 64 --quiet
+    --max-length 64 --quiet $KEYS
 }
 
 stage_reuters_full() {  # uclaf (label-name init) on the full 6,993-document train split: 3 epochs, then 5
   $BENCH run --dataset reuters --method uclaf --label-init names --epochs 3 $CPU
   $BENCH run --dataset reuters --method uclaf --label-init names --epochs 5 $CPU
+}
+
+stage_reuters_full_more() {  # bert, and uclaf's seed 1, on the full train split with stage_reuters_full's 5 epochs
+  $BENCH run --dataset reuters --method bert --epochs 5 $CPU
+  $BENCH run --dataset reuters --method uclaf --label-init names --epochs 5 --seed 1 $CPU
 }
 
 stage_reuters_linear_seeds() {  # linear on the 1,000-document samples that seeds 1 and 2 of reuters-long drew
@@ -98,7 +105,7 @@ stage_reuters_linear_seeds() {  # linear on the 1,000-document samples that seed
 
 stage_goemotions_seeds() {  # seeds 1 and 2 of stage_goemotions' linear, bert and uclaf (each seed draws its sample)
   $BENCH compare --dataset goemotions --methods linear,bert,uclaf --seeds 0,1,2 --limit-train 4000 --epochs 3 \
-    --max-length 64 --quiet
+    --max-length 64 --quiet $KEYS
 }
 
 stage_baselines_seeds() {  # seeds 1 and 2 of xmlcnn and attentionxml, with each dataset's settings above (seed 0 reused)
@@ -106,10 +113,10 @@ stage_baselines_seeds() {  # seeds 1 and 2 of xmlcnn and attentionxml, with each
     --epochs 5 --lr 5e-5 $CPU
   $BENCH compare --dataset reuters --methods xmlcnn,attentionxml --seeds 0,1,2 --limit-train 1000 --epochs 4 $CPU
   $BENCH compare --dataset goemotions --methods xmlcnn,attentionxml --seeds 0,1,2 --limit-train 4000 --epochs 3 \
-    --max-length 64 --quiet
+    --max-length 64 --quiet $KEYS
 }
 
-GPU="--train-split val --eval-split test --device cuda --root runs-gpu --quiet"
+GPU="--train-split val --eval-split test --device cuda --root runs-gpu --quiet $KEYS"
 
 stage_gpu() {  # AAPD at the paper's settings (presets.PAPER_SETTINGS: 512 tokens, batch 16, lr 1e-5, τ 5, λ 0.7)
   $BENCH compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 $GPU

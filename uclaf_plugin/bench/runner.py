@@ -123,6 +123,7 @@ def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities) -> dic
 def _run_neural(
     spec: RunSpec, data: RunData, output: Path, propensities, *, device, quiet, resume, command
 ) -> dict | None:
+    from ..model import resolve_key_precision
     from ..pipeline import ModelConfig, TextClassifier
     from ..train import CHECKPOINT_FILE, TrainConfig, Trainer, seed_everything
 
@@ -136,6 +137,8 @@ def _run_neural(
         return None
     test = trainer.evaluate(*data.test, propensities=propensities)  # the trainer has saved these best weights
     (output / CHECKPOINT_FILE).unlink(missing_ok=True)
+    if classifier.model.contrastive is not None:  # what "auto" stood for on this machine
+        summary["key_precision"] = resolve_key_precision(classifier.model.key_precision, trainer.device.type)
     return {"test": test, "val_curve": summary.pop("history"), **summary}
 
 

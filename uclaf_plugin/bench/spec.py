@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from ..model import KEY_PRECISIONS
-from ..pipeline import ModelConfig
+from ..pipeline import LATER_MODEL_SETTINGS, ModelConfig
 from ..train import TrainConfig
 from .presets import ENCODER_LR, dataset_settings, method_recipe
 
@@ -26,8 +26,6 @@ MODEL_OVERRIDES = {
     "label_init",
     "key_precision",
 }
-# Model settings added after the recorded runs, with the default those runs had.
-LATER_MODEL_SETTINGS = {"key_precision": "fp32"}
 TRAIN_OVERRIDES = {"epochs", "batch_size", "lr", "head_lr", "patience", "monitor", "checkpoint_every"}
 
 
@@ -53,13 +51,14 @@ class RunSpec:
     def key(self) -> str:
         """A short hash of everything that changes the result (not the device, nor verbosity).
 
-        Settings added after runs were recorded leave the hash out at their default, so those runs keep their
-        hash and are still reused.
+        Settings added after runs were recorded leave the hash out at the value those runs had, so they keep
+        their hash and are still reused.
         """
         data = asdict(self)
-        for name, default in LATER_MODEL_SETTINGS.items():
-            if data["model"] is not None and data["model"].get(name) == default:
-                del data["model"][name]
+        for name, recorded in LATER_MODEL_SETTINGS.items():
+            for settings in (data["model"] or {}, data["overrides"]):
+                if settings.get(name) == recorded:
+                    del settings[name]
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
@@ -152,6 +151,9 @@ def _model_config(recipe: dict, dataset_model: dict, overrides: dict) -> ModelCo
         values["contrastive"] = overrides["positives"]
     if values.get("contrastive") == "none":
         values["contrastive"] = None
+    # Without a key branch the key precision changes nothing: one neutral value, so --key-precision keeps the hash.
+    if values.get("contrastive") is None:
+        values["key_precision"] = "fp32"
     # The preset's head arguments belong to the preset's head; a --head override keeps only the dataset's.
     recipe_head_kwargs = recipe.get("head_kwargs", {}) if values["head"] == recipe["head"] else {}
     values["head_kwargs"] = {**dataset_model.get("head_kwargs", {}), **recipe_head_kwargs}
@@ -181,7 +183,7 @@ def _check_overrides(overrides: dict) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {overrides[name]}")
     if overrides.get("label_init", "names") != "names":
         raise ValueError(f"--label-init must be 'names', got {overrides['label_init']!r}")
-    if overrides.get("key_precision", "fp32") not in KEY_PRECISIONS:
+    if overrides.get("key_precision", "auto") not in KEY_PRECISIONS:
         raise ValueError(
             f"--key-precision must be one of {', '.join(KEY_PRECISIONS)}, got {overrides['key_precision']!r}"
         )
