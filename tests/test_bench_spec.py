@@ -110,21 +110,11 @@ def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
         )
         assert rebuilt.model["key_precision"] == spec.model.get("key_precision", "fp32")
         assert rebuilt.key() == spec.key()
-    default, bf16 = (
-        build_spec("aapd", "uclaf"),
-        build_spec("aapd", "uclaf", overrides={"key_precision": "bf16"}),
-    )
+    default = build_spec("aapd", "uclaf")
+    bf16 = build_spec("aapd", "uclaf", overrides={"key_precision": "bf16"})
+    fp32 = build_spec("aapd", "uclaf", overrides={"key_precision": "fp32"})
     assert default.model["key_precision"] == "auto"
-    assert (
-        len(
-            {
-                default.key(),
-                bf16.key(),
-                build_spec("aapd", "uclaf", overrides={"key_precision": "fp32"}).key(),
-            }
-        )
-        == 3
-    )
+    assert len({default.key(), bf16.key(), fp32.key()}) == 3
     assert "--key-precision bf16" in bf16.command()
 
 

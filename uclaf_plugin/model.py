@@ -7,6 +7,7 @@ Inference uses the query encoder and the head only.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,7 @@ CONTRASTIVE_MODES = ("per_label", "any", "all", "jaccard")
 KEY_PRECISIONS = ("auto", "fp32", "bf16")
 
 
+@functools.cache  # asked on every training step; the CPU does not change
 def native_cpu_bf16() -> bool:
     """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), so bf16 autocast is faster there."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
