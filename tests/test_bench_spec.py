@@ -85,19 +85,30 @@ def test_a_finished_run_is_found_however_its_overrides_were_written(tmp_path):
     assert finished_run(build_spec("reuters", "uclaf", overrides={"epochs": 5}), tmp_path) is None
 
 
-def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
+def recorded_runs(dataset: str, method: str) -> list[dict]:
+    """The committed records (docs/results/records/) of one method's runs, CPU and GPU."""
     from pathlib import Path
 
-    from uclaf_plugin.bench.spec import RunSpec
-    from uclaf_plugin.files import read_json
+    from uclaf_plugin.bench.records import read_records
 
-    recorded = sorted((Path(__file__).parents[1] / "docs/results/runs/aapd/uclaf").glob("seed*/config.json"))
-    specs = [RunSpec.from_dict(read_json(config)["spec"]) for config in recorded]
+    results = Path(__file__).parents[1] / "docs/results"
+    records = [
+        *read_records(results / f"records/{dataset}.jsonl"),
+        *read_records(results / f"gpu/records/{dataset}.jsonl"),
+    ]
+    return [record for record in records if record["folder"].split("/")[1] == method]
+
+
+def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
+    from uclaf_plugin.bench.spec import RunSpec
+
+    recorded = recorded_runs("aapd", "uclaf")
+    specs = [RunSpec.from_dict(record["spec"]) for record in recorded]
     assert any("key_precision" not in spec.model for spec in specs), (
         "runs recorded before key_precision existed"
     )
-    for config, spec in zip(recorded, specs, strict=True):
-        assert config.parent.name.endswith(spec.key())
+    for record, spec in zip(recorded, specs, strict=True):
+        assert record["folder"].endswith(spec.key())
         # commands.sh pins --key-precision fp32, the key precision the runs were recorded with
         rebuilt = build_spec(
             spec.dataset,
@@ -119,15 +130,12 @@ def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
 
 
 def test_key_precision_changes_nothing_for_a_method_without_a_key_branch():
-    from pathlib import Path
-
     from uclaf_plugin.bench.spec import RunSpec
-    from uclaf_plugin.files import read_json
 
-    recorded = sorted((Path(__file__).parents[1] / "docs/results/runs/aapd/bert").glob("seed*/config.json"))
+    recorded = recorded_runs("aapd", "bert")
     assert recorded
-    for config in recorded:
-        spec = RunSpec.from_dict(read_json(config)["spec"])
+    for record in recorded:
+        spec = RunSpec.from_dict(record["spec"])
         for precision in (None, "fp32", "bf16"):
             rebuilt = build_spec(
                 "aapd",

@@ -404,18 +404,31 @@ def predict(
 @app.command()
 @friendly_errors
 def report(
-    runs: Annotated[Path, typer.Option("--runs", help="Folder searched for finished runs.")] = Path("runs"),
+    runs: Annotated[
+        Path, typer.Option("--runs", help="Folder searched for finished runs, or a records file (.jsonl).")
+    ] = Path("runs"),
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the markdown here too.")
     ] = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="Write one CSV row per run here.")] = None,
+    records: Annotated[
+        Path | None,
+        typer.Option(
+            "--records", help="Add the record of each run under --runs to this .jsonl records file."
+        ),
+    ] = None,
 ):
-    """A markdown table of every run under --runs.
+    """A markdown table of every run under --runs (a run folder tree or a records file).
 
-    Example: uclaf-bench report --runs runs/aapd --csv docs/results/aapd.csv
+    Example: uclaf-bench report --runs runs/aapd --records docs/results/records/aapd.jsonl
+    Example: uclaf-bench report --runs docs/results/records/aapd.jsonl --csv docs/results/aapd.csv
     """
     from .bench import commands
 
+    if records is not None:
+        from .bench.records import merge_records
+
+        merge_records(runs, records)
     markdown = commands.report(runs, csv)
     if output is not None:
         from .files import atomic_write

@@ -147,11 +147,14 @@ stage_gpu_throughput_b64() {  # the same step benchmark at a batch that fills th
   $PYTHON benchmarks/train_throughput.py --device cuda --batch-size 64
 }
 
-keep_runs() {  # keep_runs ROOT DATASET DEST: one CSV row per run, and each run's small files (not the weights)
+keep_runs() {  # keep_runs ROOT DATASET DEST: each run's record, one CSV row per recorded run, the tables and plots
+  # Records (settings, final metrics, validation curve, times, versions) go to DEST/records/DATASET.jsonl, merged with
+  # the runs recorded before; the per-epoch logs and weights stay in the local run folders.
   local root=$1 dataset=$2 dest=$3
-  $BENCH report --runs "$root/$dataset" --csv "$dest/$dataset.csv" > /dev/null
-  (cd "$root" && find "$dataset" \( -name metrics.json -o -name config.json -o -name labels.json -o -name train_log.jsonl \
-    -o -name '*.md' -o -name '*.csv' -o -name '*.png' \) -print0 | xargs -0 -I{} install -D -m 644 {} "$OLDPWD/$dest/runs/{}")
+  $BENCH report --runs "$root/$dataset" --records "$dest/records/$dataset.jsonl" > /dev/null
+  $BENCH report --runs "$dest/records/$dataset.jsonl" --csv "$dest/$dataset.csv" > /dev/null
+  (cd "$root/$dataset" && find . -maxdepth 1 \( -name '*.md' -o -name '*.csv' -o -name '*.png' \) -print0 \
+    | xargs -0 -I{} install -D -m 644 {} "$OLDPWD/$dest/tables/$dataset/{}")
 }
 
 stage_collect_gpu() {

@@ -54,8 +54,12 @@ def load_run(folder: str | Path) -> dict:
 
 
 def collect_runs(root: str | Path) -> list[dict]:
-    """Every finished run below ``root``, in a stable order."""
+    """Every finished run below the folder ``root``, in a stable order; or every record of a ``.jsonl`` records file."""
     root = Path(root)
+    if root.suffix == ".jsonl":
+        from .records import read_records
+
+        return read_records(root)
     if not root.exists():
         raise FileNotFoundError(
             f"{root} does not exist; pass the folder that holds your run folders (default: runs/)"
