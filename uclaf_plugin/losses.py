@@ -22,9 +22,12 @@ from pytorch_metric_learning.losses import BaseMetricLossFunction
 from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 from torch import Tensor
 
-from .positives import LabelPositives, get_positive
+from .positives import LabelPositives, any_label, get_positive, per_label
+from .sparse_labels import compact_label_columns, is_sparse
 
 LABEL_REDUCTIONS = ("sum", "mean")
+# Positive sums go through the set label entries from this many label columns on, below 1/16 density.
+_SPARSE_SUMS_FROM, _SPARSE_SUMS_DENSITY = 128, 16
 
 
 def _check_temperature(temperature: float) -> None:
@@ -49,6 +52,13 @@ def _check_embeddings(embeddings: Tensor, name: str) -> None:
 def _check_labels(labels: Tensor, name: str, rows: int, emb_name: str) -> None:
     if not torch.is_tensor(labels):
         raise ValueError(f"{name} must be a torch tensor, got {type(labels).__name__}")
+    if is_sparse(labels) and (labels.ndim != 2 or labels.shape[0] != rows):
+        raise ValueError(
+            f"{name} is sparse with shape {tuple(labels.shape)} but {emb_name} has {rows} rows; "
+            f"pass (rows, num_labels) multi-hot labels"
+        )
+    if is_sparse(labels):
+        return  # values are checked when the label columns are compacted
     if labels.ndim not in (1, 2) or len(labels) != rows:
         raise ValueError(
             f"{name} has shape {tuple(labels.shape)} but {emb_name} has {rows} rows; "
@@ -67,11 +77,18 @@ def _class_ids_to_multi_hot(labels: Tensor, ref_labels: Tensor) -> tuple[Tensor,
 
 
 def as_label_matrices(
-    embeddings: Tensor, labels: Tensor, ref_emb: Tensor | None = None, ref_labels: Tensor | None = None
+    embeddings: Tensor,
+    labels: Tensor,
+    ref_emb: Tensor | None = None,
+    ref_labels: Tensor | None = None,
+    positives: str | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Validate the inputs; return the anchor and reference labels as ``bool`` multi-hot matrices.
 
-    Without references the batch is its own reference set and both matrices are the same.
+    Without references the batch is its own reference set and both matrices are the same. When either label
+    matrix is torch sparse (COO/CSR), both come back dense over the compacted label columns only (see
+    :func:`~uclaf_plugin.sparse_labels.compact_label_columns`): the columns some anchor has for ``per_label``
+    and ``any`` (``positives``), every column some row has otherwise.
     """
     if (ref_emb is None) != (ref_labels is None):
         given, missing = ("ref_emb", "ref_labels") if ref_labels is None else ("ref_labels", "ref_emb")
@@ -93,6 +110,9 @@ def as_label_matrices(
                 f"both must be class ids or multi-hot over the same labels"
             )
     ref_labels = ref_labels.to(labels.device)
+    if is_sparse(labels) or is_sparse(ref_labels):
+        anchor_columns_only = positives is not None and get_positive(positives) in (per_label, any_label)
+        return compact_label_columns(labels, ref_labels, anchor_columns_only)
     if labels.ndim == 1:
         return _class_ids_to_multi_hot(labels, ref_labels)
     return labels.bool(), ref_labels.bool()
@@ -134,16 +154,40 @@ def _log_normalizer(logits: Tensor, candidates: Tensor | None) -> Tensor:
     return masked.logsumexp(dim=1, keepdim=True).masked_fill(~candidates.any(dim=1, keepdim=True), 0)
 
 
+def _set_entries(refs: Tensor) -> tuple[Tensor, Tensor] | None:
+    """``(rows, columns)`` of a wide, sparse ``(N, L')`` bool label matrix; ``None`` when a dense product is cheaper.
+
+    Wide sparse label matrices (EUR-Lex, or sparse inputs compacted to the anchors' labels) are summed through
+    their set entries (a gather and an ``index_add``): ``B · nnz`` work instead of ``B · N · L'``.
+    """
+    if refs.shape[1] < _SPARSE_SUMS_FROM:
+        return None
+    rows, columns = refs.nonzero(as_tuple=True)
+    return (rows, columns) if len(rows) * _SPARSE_SUMS_DENSITY <= refs.numel() else None
+
+
+def _sum_over_labels(values: Tensor, refs: Tensor, entries: tuple[Tensor, Tensor] | None) -> Tensor:
+    """``values @ refs`` for ``(B, N)`` values and ``(N, L')`` bool labels (``entries``: see :func:`_set_entries`)."""
+    if entries is None:
+        return values @ refs.to(values.dtype)
+    rows, columns = entries
+    return values.new_zeros(len(values), refs.shape[1]).index_add(1, columns, values[:, rows])
+
+
 def _per_label_losses(
     logits: Tensor, normalizer: Tensor, candidates: Tensor | None, positives: LabelPositives, reduction: str
 ) -> tuple[Tensor, Tensor]:
     """``ℓ_i = Σ_j (log Z_i − mean_{p∈P_ij} s_ip)``: two ``(B, N) @ (N, L')`` products, no ``(B, N, L)``."""
-    refs = positives.ref_labels.to(logits.dtype)
+    refs = positives.ref_labels
+    entries = _set_entries(refs)
     if candidates is None:
-        sums, counts = logits @ refs, refs.sum(dim=0, keepdim=True)
+        sums = _sum_over_labels(logits, refs, entries)
+        counts = refs.sum(dim=0) if entries is None else torch.bincount(entries[1], minlength=refs.shape[1])
+        counts = counts.to(logits.dtype)[None]
     else:
         in_candidates = candidates.to(logits.dtype)
-        sums, counts = (logits * in_candidates) @ refs, in_candidates @ refs
+        sums = _sum_over_labels(logits * in_candidates, refs, entries)
+        counts = _sum_over_labels(in_candidates, refs, entries)
     active = positives.anchor_labels & (counts > 0)
     label_terms = torch.where(active, normalizer - sums / counts.clamp(min=1), 0)
     num_active = active.sum(dim=1)
@@ -208,7 +252,7 @@ def cacl_per_anchor(
 ) -> tuple[Tensor, Tensor]:
     """CACL per anchor: ``(losses (B,), valid (B,) bool)``; see :func:`cacl_loss` for the arguments."""
     _check_temperature(temperature)
-    anchor_labels, reference_labels = as_label_matrices(embeddings, labels, ref_emb, ref_labels)
+    anchor_labels, reference_labels = as_label_matrices(embeddings, labels, ref_emb, ref_labels, positives)
     queries = F.normalize(embeddings, dim=1)
     refs = queries if ref_emb is None else F.normalize(ref_emb, dim=1)
     logits = queries @ refs.T / temperature
@@ -229,8 +273,10 @@ def cacl_loss(
 
     Args:
         embeddings: ``(B, d)`` anchors.
-        labels: ``(B, L)`` multi-hot (bool, int or float 0/1) or ``(B,)`` integer class ids.
-        ref_emb, ref_labels: references ``(N, d)`` and their labels; ``None`` compares the batch with itself.
+        labels: ``(B, L)`` multi-hot (bool, int or float 0/1; dense or torch sparse COO/CSR, whose cost follows
+            the labels present, not ``L``) or ``(B,)`` integer class ids.
+        ref_emb, ref_labels: references ``(N, d)`` and their labels (dense or sparse); ``None`` compares the
+            batch with itself.
         temperature: τ > 0.
         positives: a name in :data:`uclaf_plugin.positives.POSITIVES`
             (``per_label``, ``any``, ``all``, ``jaccard``).
@@ -245,10 +291,11 @@ def cacl_loss(
 class CACLLoss(BaseMetricLossFunction):
     """CACL as a PML loss: ``loss(embeddings, labels, indices_tuple=None, ref_emb=None, ref_labels=None)``.
 
-    ``labels`` are ``(B, L)`` multi-hot or ``(B,)`` class ids (with class ids and ``positives="per_label"``
-    this is PML's ``SupConLoss``). ``indices_tuple`` (from a miner) restricts the candidates ``A(i)`` to the
-    pairs it names; positives still come from the labels. It returns one element per valid anchor, so PML
-    reducers apply (the default ``MeanReducer`` gives the mean over valid anchors), and ``pml_kwargs``
+    ``labels`` are ``(B, L)`` multi-hot (dense, or torch sparse COO/CSR for large ``L``) or ``(B,)`` class ids
+    (with class ids and ``positives="per_label"`` this is PML's ``SupConLoss``). ``indices_tuple`` (from a
+    miner) restricts the candidates ``A(i)`` to the pairs it names; positives still come from the labels. It
+    returns one element per valid anchor, so PML reducers apply (the default ``MeanReducer`` gives the mean
+    over valid anchors), and ``pml_kwargs``
     (``reducer``, ``embedding_regularizer``, ``distance``: any similarity, default ``CosineSimilarity``) work
     as in PML. Under ``DistributedLossWrapper`` use ``efficient=False`` for multi-hot labels: PML's
     efficient path builds its pairs with 1-D label comparisons.
@@ -289,7 +336,9 @@ class CACLLoss(BaseMetricLossFunction):
         self.reset_stats()
         if labels is None:
             raise ValueError("labels are required: CACLLoss finds positives from labels")
-        anchor_labels, reference_labels = as_label_matrices(embeddings, labels, ref_emb, ref_labels)
+        anchor_labels, reference_labels = as_label_matrices(
+            embeddings, labels, ref_emb, ref_labels, self.positives
+        )
         loss_dict = self.compute_loss(embeddings, anchor_labels, indices_tuple, ref_emb, reference_labels)
         self.add_embedding_regularization_to_loss_dict(loss_dict, embeddings)
         return self.reducer(loss_dict, embeddings, labels)

@@ -17,6 +17,7 @@ from pytorch_metric_learning.losses import CrossBatchMemory
 from torch import Tensor, nn
 
 from .losses import candidate_mask
+from .sparse_labels import ids_to_sparse, is_sparse, padded_label_ids
 
 
 def _check_positive_int(value: int, name: str) -> None:
@@ -28,21 +29,31 @@ def _is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def _all_gather_rows(keys: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-    """Concatenate every rank's rows in rank order; ranks may hold different numbers of rows."""
+def _all_gather_rows(*tensors: Tensor) -> list[Tensor]:
+    """Concatenate every rank's rows of each tensor in rank order; ranks may hold different numbers of rows."""
     world_size = dist.get_world_size()
-    count = torch.tensor([len(keys)], device=keys.device)
+    count = torch.tensor([len(tensors[0])], device=tensors[0].device)
     counts = [torch.zeros_like(count) for _ in range(world_size)]
     dist.all_gather(counts, count)
     sizes = [int(c) for c in counts]
     gathered = []
-    for rows in (keys, labels.to(torch.uint8)):
+    for rows in tensors:
         padded = rows.new_zeros((max(sizes), *rows.shape[1:]))
         padded[: len(rows)] = rows
         parts = [torch.empty_like(padded) for _ in range(world_size)]
         dist.all_gather(parts, padded)
         gathered.append(torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)]))
-    return gathered[0], gathered[1].bool()
+    return gathered
+
+
+def _widen(ids: Tensor, width: int) -> Tensor:
+    """``-1``-padded label ids widened to ``width`` columns."""
+    return torch.nn.functional.pad(ids, (0, width - ids.shape[1]), value=-1) if width > ids.shape[1] else ids
+
+
+LABEL_STORAGES = ("auto", "dense", "sparse")
+# "auto" stores labels sparse once a dense bool label buffer would exceed this many bytes.
+DENSE_LABEL_BYTES = 2**26
 
 
 class MultiLabelQueue(nn.Module):
@@ -51,15 +62,34 @@ class MultiLabelQueue(nn.Module):
     ``enqueue`` overwrites the oldest rows; ``embeddings`` and ``labels`` return the filled rows only.
     With ``gather=True`` (default) and ``torch.distributed`` initialized, ``enqueue`` first gathers the rows
     of every rank, so all ranks hold the same queue.
+
+    ``label_storage``: ``"dense"`` keeps a ``(size, num_labels)`` bool buffer (``key_labels``) and ``labels``
+    is dense; ``"sparse"`` keeps each row's label ids (``key_label_ids``, ``-1``-padded to the most labels a
+    row had so far) and ``labels`` is a bool sparse COO tensor, so memory follows the labels present, not
+    ``num_labels``; ``"auto"`` (default) is dense while the dense buffer stays under 64 MiB. ``enqueue``
+    takes dense or torch sparse (COO/CSR) labels either way.
     """
 
-    def __init__(self, size: int, dim: int, num_labels: int, gather: bool = True):
+    def __init__(
+        self, size: int, dim: int, num_labels: int, gather: bool = True, label_storage: str = "auto"
+    ):
         super().__init__()
         for value, name in ((size, "size"), (dim, "dim"), (num_labels, "num_labels")):
             _check_positive_int(value, name)
+        if label_storage not in LABEL_STORAGES:
+            raise ValueError(
+                f"label_storage={label_storage!r} is unknown; choose one of {list(LABEL_STORAGES)}"
+            )
+        if label_storage == "auto":
+            label_storage = "sparse" if size * num_labels > DENSE_LABEL_BYTES else "dense"
         self.gather = gather
+        self.num_labels = num_labels
+        self.sparse_labels = label_storage == "sparse"
         self.register_buffer("keys", torch.zeros(size, dim))
-        self.register_buffer("key_labels", torch.zeros(size, num_labels, dtype=torch.bool))
+        if self.sparse_labels:
+            self.register_buffer("key_label_ids", torch.full((size, 1), -1, dtype=torch.long))
+        else:
+            self.register_buffer("key_labels", torch.zeros(size, num_labels, dtype=torch.bool))
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
         self.register_buffer("filled", torch.zeros((), dtype=torch.long))
 
@@ -77,34 +107,62 @@ class MultiLabelQueue(nn.Module):
 
     @property
     def labels(self) -> Tensor:
-        """The stored labels, ``(n, num_labels)`` bool."""
+        """The stored labels, ``(n, num_labels)`` bool (a sparse COO tensor with ``label_storage="sparse"``)."""
+        if self.sparse_labels:
+            return ids_to_sparse(self.key_label_ids[: len(self)], self.num_labels)
         return self.key_labels[: len(self)]
 
     def _check_rows(self, keys: Tensor, labels: Tensor) -> None:
         if keys.ndim != 2 or keys.shape[1] != self.keys.shape[1]:
             raise ValueError(f"keys must have shape (n, {self.keys.shape[1]}), got {tuple(keys.shape)}")
-        if labels.shape != (len(keys), self.key_labels.shape[1]):
+        if tuple(labels.shape) != (len(keys), self.num_labels):
             raise ValueError(
-                f"labels must be multi-hot of shape ({len(keys)}, {self.key_labels.shape[1]}), "
+                f"labels must be multi-hot of shape ({len(keys)}, {self.num_labels}), "
                 f"got {tuple(labels.shape)}"
             )
-        if labels.dtype != torch.bool and ((labels != 0) & (labels != 1)).any():
+        if not is_sparse(labels) and labels.dtype != torch.bool and ((labels != 0) & (labels != 1)).any():
             raise ValueError("labels must be multi-hot (only 0 and 1)")
+
+    def _stored_rows(self, labels: Tensor) -> Tensor:
+        """``labels`` as this queue stores them: dense bool rows, or ``-1``-padded label ids."""
+        labels = labels.to(self.keys.device)
+        if self.sparse_labels:
+            return padded_label_ids(labels)
+        return labels.to_dense().bool() if is_sparse(labels) else labels.bool()
+
+    def _gather(self, keys: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        if self.sparse_labels:  # every rank pads its label ids to the widest row of any rank
+            width = torch.tensor(rows.shape[1], device=rows.device)
+            dist.all_reduce(width, op=dist.ReduceOp.MAX)
+            rows = _widen(rows, int(width))
+        keys, rows = _all_gather_rows(keys, rows.to(torch.uint8) if rows.dtype == torch.bool else rows)
+        return keys, rows.bool() if not self.sparse_labels else rows
 
     @torch.no_grad()
     def enqueue(self, keys: Tensor, labels: Tensor) -> Tensor:
         """Add rows (detached); return the slot each kept row went to (the newest ``size`` rows are kept)."""
         self._check_rows(keys, labels)
-        keys, labels = keys.detach().to(self.keys.device), labels.to(self.keys.device).bool()
+        keys, rows = keys.detach().to(self.keys.device), self._stored_rows(labels)
         if self.gather and _is_distributed():
-            keys, labels = _all_gather_rows(keys, labels)
-        keys, labels = keys[-self.size :], labels[-self.size :]
+            keys, rows = self._gather(keys, rows)
+        keys, rows = keys[-self.size :], rows[-self.size :]
         slots = (self.pointer + torch.arange(len(keys), device=keys.device)) % self.size
         self.keys[slots] = keys.to(self.keys.dtype)
-        self.key_labels[slots] = labels
+        if self.sparse_labels:
+            self.key_label_ids = _widen(self.key_label_ids, rows.shape[1])
+            self.key_label_ids[slots] = _widen(rows, self.key_label_ids.shape[1])
+        else:
+            self.key_labels[slots] = rows
         self.pointer.copy_((self.pointer + len(keys)) % self.size)
         self.filled.copy_((self.filled + len(keys)).clamp(max=self.size))
         return slots
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Take the stored label-id width of the saved queue (it grows with the widest row enqueued)."""
+        saved = state_dict.get(prefix + "key_label_ids")
+        if self.sparse_labels and saved is not None and saved.ndim == 2:
+            self.key_label_ids = self.key_label_ids.new_full(saved.shape, -1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class MultiLabelCrossBatchMemory(CrossBatchMemory):

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 BLOCK_ROWS = 2048
+BLOCK_SCORES = 2**24  # fewer rows per block for wide label spaces; true labels stay sparse throughout
 
 
 def evaluate(
@@ -46,8 +47,9 @@ def evaluate(
     if rows.size == 0:
         raise ValueError("targets: no document has a true label, so there is nothing to evaluate")
     totals = _Totals(ks, scores.shape[1], inverse is not None, threshold is not None)
-    for start in range(0, rows.size, BLOCK_ROWS):
-        block = rows[start : start + BLOCK_ROWS]
+    block_rows = max(1, min(BLOCK_ROWS, BLOCK_SCORES // scores.shape[1]))
+    for start in range(0, rows.size, block_rows):
+        block = rows[start : start + block_rows]
         totals.add(scores[block], targets[block], inverse, threshold)
     return totals.result(n_docs=rows.size, n_skipped=scores.shape[0] - rows.size)
 
@@ -97,17 +99,21 @@ class _Totals:
         self.f1_counts = np.zeros((3, num_labels)) if f1 else None
 
     def add(self, scores: np.ndarray, targets: sp.csr_matrix, inverse, threshold) -> None:
-        truth = targets.toarray() > 0
+        true_rows = np.repeat(np.arange(targets.shape[0]), np.diff(targets.indptr))
         ranked = _top_k(scores, self.k_max)
-        hits = _pad(np.take_along_axis(truth, ranked, axis=1).astype(np.float64), self.k_max)
+        hits = _pad(_is_true(targets, true_rows, ranked).astype(np.float64), self.k_max)
         self.hits += hits.sum(axis=0)
-        self.ndcg += _ndcg_sums(hits, truth.sum(axis=1), self.discounts)
+        self.ndcg += _ndcg_sums(hits, np.diff(targets.indptr), self.discounts)
         if inverse is not None:
             self.psp += (hits * _pad(inverse[ranked], self.k_max)).sum(axis=0)
             self.psp_best += _best_gains(targets, inverse, self.k_max)
         if threshold is not None:
             predicted = scores >= threshold
-            self.f1_counts += [(predicted & truth).sum(0), predicted.sum(0), truth.sum(0)]
+            true_positives = targets.indices[predicted[true_rows, targets.indices]]
+            per_label = [
+                np.bincount(labels, minlength=scores.shape[1]) for labels in (true_positives, targets.indices)
+            ]
+            self.f1_counts += [per_label[0], predicted.sum(0), per_label[1]]
 
     def result(self, n_docs: int, n_skipped: int) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -124,6 +130,15 @@ class _Totals:
         out = {key: float(value) for key, value in out.items()}
         out.update(n_docs=n_docs, n_skipped=n_skipped)
         return out
+
+
+def _is_true(targets: sp.csr_matrix, true_rows: np.ndarray, ranked: np.ndarray) -> np.ndarray:
+    """``(n, k)`` bool: whether label ``ranked[i, r]`` is a true label of row ``i`` (no dense ``(n, L)`` truth)."""
+    width = np.int64(targets.shape[1])
+    keys = true_rows * width + targets.indices  # ascending: rows in order, sorted indices within a row
+    query = np.arange(len(ranked), dtype=np.int64)[:, None] * width + ranked
+    found = np.searchsorted(keys, query).clip(max=max(keys.size - 1, 0))
+    return keys[found] == query if keys.size else np.zeros(query.shape, dtype=bool)
 
 
 def _ndcg_sums(hits: np.ndarray, num_true: np.ndarray, discounts: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from .augment import AUGMENTATIONS, make_view
 from .heads import build_head, masked_mean_pool
 from .losses import CACLLoss
 from .memory import MultiLabelQueue, momentum_copy, momentum_update
+from .sparse_labels import is_sparse, multi_hot_bce, stack_label_rows
 
 CONTRASTIVE_MODES = ("per_label", "any", "all", "jaccard")
 KEY_PRECISIONS = ("auto", "fp32", "bf16")
@@ -120,16 +121,17 @@ class UCLAF(nn.Module):
     ):
         """Without ``labels``: logits ``(B, L)`` (and attention ``(B, L, T)`` when asked and the head has it).
 
-        With multi-hot ``labels``: the training loss as a dict with ``loss``, ``bce`` and ``contrastive`` (BCE plus
-        λ·CACL against the momentum keys and the queue); the keys are then enqueued. Training goes through
-        ``forward`` so that DistributedDataParallel syncs the gradients.
+        With multi-hot ``labels`` (dense, or torch sparse COO/CSR for large label spaces): the training loss as a
+        dict with ``loss``, ``bce`` and ``contrastive`` (BCE plus λ·CACL against the momentum keys and the queue);
+        the keys are then enqueued. Training goes through ``forward`` so that DistributedDataParallel syncs the
+        gradients.
         """
         features, mask = self.encoder(input_ids, attention_mask)
         if labels is None:
             return self.head(features, mask, return_attention=return_attention)
         logits = self.head(features, mask)
-        targets = labels.float()
-        bce = F.binary_cross_entropy_with_logits(logits.float(), targets)
+        targets = labels if is_sparse(labels) else labels.float()
+        bce = multi_hot_bce(logits.float(), targets)
         if self.contrastive is None:
             return {"loss": bce, "bce": bce.detach(), "contrastive": None}
         query = F.normalize(self.projection(masked_mean_pool(features, mask)).float(), dim=-1)
@@ -176,8 +178,7 @@ class UCLAF(nn.Module):
         if self.queue is None or len(self.queue.embeddings) == 0:
             return keys, targets
         queued_keys = self.queue.embeddings.to(keys.dtype)
-        queued_labels = self.queue.labels.to(targets.dtype)
-        return torch.cat([keys, queued_keys]), torch.cat([targets, queued_labels])
+        return torch.cat([keys, queued_keys]), stack_label_rows(targets, self.queue.labels)
 
 
 def _build_head(name: str, input_dim: int, num_labels: int, head_kwargs: dict | None) -> nn.Module:

@@ -41,7 +41,10 @@ PositiveFn = Callable[[Tensor, Tensor], "Tensor | LabelPositives"]
 
 def _columns_of_anchors(labels: Tensor, ref_labels: Tensor) -> tuple[Tensor, Tensor]:
     """Keep only the label columns at least one anchor has; the others cannot make a positive."""
-    columns = labels.any(dim=0).nonzero().squeeze(1)
+    present = labels.any(dim=0)
+    if bool(present.all()):  # e.g. sparse labels already compacted to the anchors' columns
+        return labels, ref_labels
+    columns = present.nonzero().squeeze(1)
     return labels[:, columns], ref_labels[:, columns]
 
 

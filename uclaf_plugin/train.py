@@ -26,6 +26,7 @@ from torch import nn
 from .files import atomic_write
 from .metrics import evaluate
 from .pipeline import TextClassifier, pad_batch
+from .sparse_labels import SPARSE_LABELS_FROM, csr_to_torch
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
@@ -167,7 +168,7 @@ class Trainer:
         input_ids, attention_mask = pad_batch(
             [train_ids[i] for i in rows], self.classifier.tokenizer.pad_token_id
         )
-        labels = torch.from_numpy(train_targets[rows].toarray()).float()
+        labels = _label_batch(train_targets[rows])
         input_ids, attention_mask, labels = (t.to(self.device) for t in (input_ids, attention_mask, labels))
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             output = wrapped(input_ids, attention_mask, labels=labels)
@@ -375,6 +376,13 @@ def _warmup_then_linear_decay(warmup_steps: int, total_steps: int):
         return max(0.0, (total_steps - step) / (total_steps - warmup_steps + 1))
 
     return factor
+
+
+def _label_batch(targets: sp.csr_matrix) -> torch.Tensor:
+    """A batch's labels: dense float ``(B, L)``, or torch sparse CSR from ``SPARSE_LABELS_FROM`` labels on."""
+    if targets.shape[1] >= SPARSE_LABELS_FROM:
+        return csr_to_torch(targets)
+    return torch.from_numpy(targets.toarray()).float()
 
 
 def _trainable(model: nn.Module) -> list[nn.Parameter]:
