@@ -4,12 +4,14 @@ import pytest
 import torch
 
 from uclaf_plugin.heads import (
+    SCORINGS,
     DotLabelAttentionHead,
     LabelAttentionHead,
     LinearHead,
     additive_attention_scores,
     auto_label_chunk_size,
     build_head,
+    label_token_scores,
     masked_mean_pool,
 )
 
@@ -29,8 +31,19 @@ def lan(**kwargs):
     return LabelAttentionHead(D, L, attention_dim=16, hidden_dim=7, **kwargs).double().eval()
 
 
+def reference_score(head, label, k, tokens):
+    """``s_tk`` of ``head.scoring`` for one label over a document's tokens, straight from its formula."""
+    projected_label, projected_tokens = head.label_proj(label), head.token_proj(tokens)
+    if head.scoring == "paper":
+        return torch.tanh(projected_label + projected_tokens) @ head.score.weight[0]
+    if head.scoring == "per_label_v":
+        return torch.tanh(projected_label + projected_tokens) @ head.label_score[k]
+    assert head.scoring == "multiplicative"
+    return torch.tanh(projected_label * projected_tokens) @ head.score.weight[0]
+
+
 def reference_lan(head, features, mask):
-    """The paper's formula, one document and one label at a time (dropout off)."""
+    """The head's formula, one document and one label at a time (dropout off)."""
     logits, attention = torch.zeros(B, L, dtype=features.dtype), torch.zeros(B, L, T, dtype=features.dtype)
     for b in range(B):
         tokens = features[b][mask[b]]
@@ -38,8 +51,7 @@ def reference_lan(head, features, mask):
             label = head.label_embedding[k]
             context = torch.zeros(D, dtype=features.dtype)
             if len(tokens):
-                hidden = torch.tanh(head.label_proj(label) + head.token_proj(tokens))
-                beta = torch.softmax(hidden @ head.score.weight[0], dim=0)
+                beta = torch.softmax(reference_score(head, label, k, tokens), dim=0)
                 attention[b, k, mask[b]] = beta
                 context = beta @ tokens
             fc1 = head.activation(head.fc1(torch.cat([label, context])))
@@ -61,10 +73,11 @@ def reference_dot(head, features, mask):
 # ---------------------------------------------------------------- LabelAttentionHead
 
 
+@pytest.mark.parametrize("scoring", list(SCORINGS))
 @pytest.mark.parametrize("readout", [True, False])
 @pytest.mark.parametrize("chunk", [1, 2, L, None])
-def test_lan_matches_the_per_document_formula(chunk, readout):
-    head = lan(label_chunk_size=chunk, label_readout=readout)
+def test_lan_matches_the_per_document_formula(chunk, readout, scoring):
+    head = lan(label_chunk_size=chunk, label_readout=readout, scoring=scoring)
     assert (head.label_readout is None) is not readout
     features, mask = inputs()
     logits, attention = head(features, mask, return_attention=True)
@@ -73,9 +86,10 @@ def test_lan_matches_the_per_document_formula(chunk, readout):
     torch.testing.assert_close(attention, expected_attention)
 
 
-def test_lan_chunk_size_never_changes_output_or_gradients():
+@pytest.mark.parametrize("scoring", list(SCORINGS))
+def test_lan_chunk_size_never_changes_output_or_gradients(scoring):
     features, mask = inputs()
-    head = lan()
+    head = lan(scoring=scoring)
     outputs, grads = [], []
     for chunk in (1, 2, 3, L, None):
         head.label_chunk_size = chunk
@@ -91,8 +105,9 @@ def test_lan_chunk_size_never_changes_output_or_gradients():
             torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
-def test_lan_ignores_padding_values_and_amount():
-    head = lan(label_chunk_size=2)
+@pytest.mark.parametrize("scoring", list(SCORINGS))
+def test_lan_ignores_padding_values_and_amount(scoring):
+    head = lan(label_chunk_size=2, scoring=scoring)
     features, mask = inputs()
     logits = head(features, mask)
     noisy = features.masked_fill(~mask[..., None], 1e6)
@@ -131,15 +146,17 @@ def test_mask_may_be_bool_int_or_float():
     torch.testing.assert_close(head(features), head(features, torch.ones(B, T)), rtol=0, atol=0)
 
 
-def test_lan_gradcheck_through_chunked_recomputed_path():
-    head = lan(label_chunk_size=2, activation="tanh")
+@pytest.mark.parametrize("scoring", list(SCORINGS))
+def test_lan_gradcheck_through_chunked_recomputed_path(scoring):
+    head = lan(label_chunk_size=2, activation="tanh", scoring=scoring)
     features, mask = inputs()
     features.requires_grad_()
     assert torch.autograd.gradcheck(lambda x: head(x, mask), (features,))
-    params = (head.label_embedding, head.score.weight)
+    names = ("label_embedding", "label_score" if scoring == "per_label_v" else "score.weight")
+    params = tuple(dict(head.named_parameters())[name] for name in names)
     assert torch.autograd.gradcheck(
         lambda *p: torch.func.functional_call(
-            head, dict(zip(("label_embedding", "score.weight"), p, strict=True)), (features.detach(), mask)
+            head, dict(zip(names, p, strict=True)), (features.detach(), mask)
         ),
         params,
     )
@@ -152,6 +169,21 @@ def test_additive_scores_gradcheck_and_formula():
     expected = torch.tanh(labels[:, None] + tokens[None]) @ v
     for chunk in (1, 2, 5):
         scores = functools.partial(additive_attention_scores, chunk_size=chunk)
+        torch.testing.assert_close(scores(tokens, labels, v), expected)
+        assert torch.autograd.gradcheck(scores, (tokens, labels, v))
+
+
+@pytest.mark.parametrize("interaction", ["add", "mul"])
+@pytest.mark.parametrize("per_label", [False, True])
+def test_label_token_scores_gradcheck_and_formula(interaction, per_label):
+    tokens = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    labels = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(5 if per_label else 1, 4, dtype=torch.float64)
+    v = (v if per_label else v[0]).requires_grad_()
+    combined = labels[:, None] + tokens[None] if interaction == "add" else labels[:, None] * tokens[None]
+    expected = (torch.tanh(combined) * (v[:, None] if per_label else v)).sum(-1)
+    for chunk in (1, 2, 5):
+        scores = functools.partial(label_token_scores, chunk_size=chunk, interaction=interaction)
         torch.testing.assert_close(scores(tokens, labels, v), expected)
         assert torch.autograd.gradcheck(scores, (tokens, labels, v))
 
@@ -274,6 +306,12 @@ def test_wrong_shapes_raise_value_error_naming_the_argument(name, call, word):
         (lambda: LabelAttentionHead(D, L, label_init=torch.randn(L + 1, 3)), "label_init"),
         (lambda: LabelAttentionHead(D, L, activation="swish"), "activation"),
         (lambda: LabelAttentionHead(D, L, label_chunk_size=0), "label_chunk_size"),
+        (lambda: LabelAttentionHead(D, L, scoring="cosine"), "scoring"),
+        (lambda: label_token_scores(torch.randn(3, 4), torch.randn(2, 4), torch.randn(3, 4)), "v"),
+        (
+            lambda: label_token_scores(torch.randn(3, 4), torch.randn(2, 4), torch.randn(4), None, "cat"),
+            "interaction",
+        ),
         (lambda: DotLabelAttentionHead(D, 0), "num_labels"),
         (lambda: LinearHead(D, L, pooling="sum"), "pooling"),
         (lambda: build_head("mlp", D, L), "lan"),

@@ -56,6 +56,13 @@ KeyPrecision = Annotated[
         " bf16; auto picks bf16 on such CPUs and fp32 elsewhere (CUDA included)."
     ),
 ]
+LanScoring = Annotated[
+    str | None,
+    typer.Option(
+        help="LAN's attention score: paper (default, eq. 2), per_label_v (a scoring vector per label) or"
+        " multiplicative (label ⊙ token inside tanh); see LabelAttentionHead."
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Seeds = Annotated[str, typer.Option(help="Comma-separated seeds; tables show mean ± std.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
@@ -149,6 +156,7 @@ def run(
     contrastive: Contrastive = None,
     label_init: LabelInit = None,
     key_precision: KeyPrecision = None,
+    lan_scoring: LanScoring = None,
     seed: Seed = 0,
     device: Device = "auto",
     output: Annotated[
@@ -185,6 +193,7 @@ def run(
         contrastive=contrastive,
         label_init=label_init,
         key_precision=key_precision,
+        lan_scoring=lan_scoring,
     )
     metrics, folder = commands.run(
         dataset,

@@ -1,7 +1,8 @@
 """Execute one :class:`RunSpec`: load the data, train, evaluate on the test split, write the run folder.
 
 A run folder holds ``config.json`` (the spec and the command), ``metrics.json`` (test metrics under ``"test"``, the
-validation curve, wall time, docs/s, peak memory, device, versions, git commit), the model weights,
+validation curve, wall time, docs/s, peak memory, device, versions, git commit and, for label-attention heads, the
+label-specificity of attention on the first test documents, :mod:`uclaf_plugin.specificity`), the model weights,
 ``labels.json`` and ``train_log.jsonl``.
 """
 
@@ -125,6 +126,7 @@ def _run_neural(
 ) -> dict | None:
     from ..model import resolve_key_precision
     from ..pipeline import ModelConfig, TextClassifier
+    from ..specificity import classifier_label_specificity
     from ..train import CHECKPOINT_FILE, TrainConfig, Trainer, seed_everything
 
     seed_everything(spec.seed)
@@ -137,6 +139,9 @@ def _run_neural(
         return None
     test = trainer.evaluate(*data.test, propensities=propensities)  # the trainer has saved these best weights
     (output / CHECKPOINT_FILE).unlink(missing_ok=True)
+    attention = classifier_label_specificity(classifier, data.test[0], device=trainer.device)
+    if attention is not None:  # label attention heads only
+        summary["attention_specificity"] = attention
     if classifier.model.contrastive is not None:  # what "auto" stood for on this machine
         summary["key_precision"] = resolve_key_precision(classifier.model.key_precision, trainer.device.type)
     return {"test": test, "val_curve": summary.pop("history"), **summary}

@@ -9,11 +9,14 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from ..heads import SCORINGS
 from ..model import KEY_PRECISIONS
 from ..pipeline import LATER_MODEL_SETTINGS, ModelConfig
 from ..train import TrainConfig
 from .presets import ENCODER_LR, dataset_settings, method_recipe
 
+# LAN-only options -> (LabelAttentionHead argument, its default: left out of head_kwargs, so the hash stays).
+HEAD_OPTIONS = {"lan_scoring": ("scoring", "paper")}
 MODEL_OVERRIDES = {
     "max_length",
     "lambda_",
@@ -25,6 +28,7 @@ MODEL_OVERRIDES = {
     "contrastive",
     "label_init",
     "key_precision",
+    *HEAD_OPTIONS,
 }
 TRAIN_OVERRIDES = {"epochs", "batch_size", "lr", "head_lr", "patience", "monitor", "checkpoint_every"}
 
@@ -157,7 +161,21 @@ def _model_config(recipe: dict, dataset_model: dict, overrides: dict) -> ModelCo
     # The preset's head arguments belong to the preset's head; a --head override keeps only the dataset's.
     recipe_head_kwargs = recipe.get("head_kwargs", {}) if values["head"] == recipe["head"] else {}
     values["head_kwargs"] = {**dataset_model.get("head_kwargs", {}), **recipe_head_kwargs}
+    _apply_head_options(values)
     return ModelConfig.from_dict(values)
+
+
+def _apply_head_options(values: dict) -> None:
+    """Move the LAN options (``--lan-scoring``) from ``values`` into its ``head_kwargs``."""
+    for option, (argument, default) in HEAD_OPTIONS.items():
+        if option not in values:
+            continue
+        value = values.pop(option)
+        if values["head"] != "lan":
+            flag = option.replace("_", "-")
+            raise ValueError(f"--{flag} applies to the lan head only; this run's head is {values['head']!r}")
+        if value != default:
+            values["head_kwargs"][argument] = value
 
 
 def _train_config(model: ModelConfig, dataset_train: dict, overrides: dict, seed: int) -> TrainConfig:
@@ -186,6 +204,10 @@ def _check_overrides(overrides: dict) -> None:
     if overrides.get("key_precision", "auto") not in KEY_PRECISIONS:
         raise ValueError(
             f"--key-precision must be one of {', '.join(KEY_PRECISIONS)}, got {overrides['key_precision']!r}"
+        )
+    if overrides.get("lan_scoring", "paper") not in SCORINGS:
+        raise ValueError(
+            f"--lan-scoring must be one of {', '.join(SCORINGS)}, got {overrides['lan_scoring']!r}"
         )
     if "queue_size" in overrides and overrides["queue_size"] < 0:
         raise ValueError(f"--queue-size must not be negative, got {overrides['queue_size']}")

@@ -1,0 +1,67 @@
+"""Input checks and helpers shared by the heads: masks, masked pooling and softmax, the label-chunk budget."""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import Tensor, nn
+
+CHUNK_BUDGET_BYTES = 256 * 2**20
+"""Memory allowed for the per-chunk intermediate when ``label_chunk_size=None`` (the automatic chunk size)."""
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+POOLINGS = ("mean", "cls", "max")
+
+
+# ---------------------------------------------------------------- input checks and shared helpers
+
+
+def _check_features(features: Tensor, input_dim: int | None = None) -> None:
+    width = "d" if input_dim is None else str(input_dim)
+    if features.dim() != 3 or (input_dim is not None and features.shape[-1] != input_dim):
+        raise ValueError(f"features must have shape (batch, tokens, {width}); got {tuple(features.shape)}")
+
+
+def _bool_mask(features: Tensor, mask: Tensor | None) -> Tensor:
+    """The mask as bool ``(B, T)``; all True when ``mask`` is None."""
+    if mask is None:
+        return torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+    if mask.shape != features.shape[:2]:
+        raise ValueError(
+            f"mask must have shape (batch, tokens) = {tuple(features.shape[:2])} to match features; "
+            f"got {tuple(mask.shape)}"
+        )
+    return mask if mask.dtype == torch.bool else mask != 0
+
+
+def _check_positive(**values: int | None) -> None:
+    for name, value in values.items():
+        if value is not None and (not isinstance(value, numbers.Integral) or value < 1):
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def auto_label_chunk_size(
+    num_labels: int, bytes_per_label: int, budget_bytes: int = CHUNK_BUDGET_BYTES
+) -> int:
+    """Largest number of labels whose intermediate (``bytes_per_label`` each) fits in ``budget_bytes``."""
+    return max(1, min(num_labels, budget_bytes // max(1, bytes_per_label)))
+
+
+def masked_mean_pool(features: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean of ``features (B, T, d)`` over the real tokens of each row -> ``(B, d)``; an empty row gives 0."""
+    _check_features(features)
+    weights = _bool_mask(features, mask).to(features.dtype).unsqueeze(-1)
+    return (features * weights).sum(1) / weights.sum(1).clamp_min(1)
+
+
+def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    """Softmax of ``scores (B, L, T)`` over tokens (in float32 at least), padding excluded.
+
+    A document without tokens gets all zeros.
+    """
+    scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
+    padding = ~mask.unsqueeze(1)
+    empty = padding.all(-1, keepdim=True)
+    weights = torch.softmax(scores.masked_fill(padding, float("-inf")).masked_fill(empty, 0.0), dim=-1)
+    return weights.masked_fill(empty, 0.0)

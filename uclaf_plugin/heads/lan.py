@@ -1,0 +1,150 @@
+"""The Label Attention Network (LAN) head of the paper (section 4.1, eqs. 2-4), with label-aware scoring options."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .common import ACTIVATIONS, _bool_mask, _check_features, _check_positive, masked_softmax
+from .scores import label_token_scores
+
+SCORINGS = {"paper": ("add", False), "per_label_v": ("add", True), "multiplicative": ("mul", False)}
+"""``scoring`` name -> (label-token interaction, one scoring vector per label)."""
+
+
+def _initial_label_embedding(label_init: Tensor | None, num_labels: int, input_dim: int) -> Tensor:
+    if label_init is None:
+        return nn.init.normal_(torch.empty(num_labels, input_dim), std=input_dim**-0.5)
+    label_init = torch.as_tensor(label_init)
+    if label_init.dim() != 2 or label_init.shape[0] != num_labels:
+        raise ValueError(
+            f"label_init must have shape (num_labels={num_labels}, label_dim); got {tuple(label_init.shape)}"
+        )
+    return label_init.detach().clone().to(torch.get_default_dtype())
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {name!r}")
+    return ACTIVATIONS[name]()
+
+
+def _scoring_vectors(scoring: str, num_labels: int, attention_dim: int) -> nn.Module | nn.Parameter:
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring must be one of {list(SCORINGS)}; got {scoring!r}")
+    if SCORINGS[scoring][1]:  # nn.Linear(a, 1)'s initialisation, drawn independently for every label
+        bound = attention_dim**-0.5
+        return nn.Parameter(nn.init.uniform_(torch.empty(num_labels, attention_dim), -bound, bound))
+    return nn.Linear(attention_dim, 1, bias=False)
+
+
+class LabelAttentionHead(nn.Module):
+    """Label Attention Network (LAN) head: each label attends over the tokens of a document.
+
+    ``s_tk = vᵀ tanh(W_l l_k + W_f f_t)`` (paper eq. 2, ``W_b[l_k; f_t]`` split into a label and a token
+    projection), ``β_tk = softmax_t(s_tk)`` over real tokens (eq. 3), ``c_k = Σ_t β_tk f_t`` (eq. 4),
+    ``logit_k = FC2(dropout(act(FC1([l_k; c_k])))) + r_k · c_k``; FC1, FC2 shared by all labels. The per-label
+    readout ``r_k · c_k`` (``label_readout=True``, the default) is our addition: with the shared layers alone a
+    label's logit depends on it only through a hidden bias, and the head learns several times more slowly
+    (docs/RESULTS.md, "LAN readout"); ``label_readout=False`` gives the paper's formula.
+
+    ``scoring`` picks the score ``s_tk``:
+
+    - ``"paper"`` (default): eq. 2 as above. The label term ``W_l l_k`` is the same for every token, so where
+      tanh is near-linear the softmax cancels it and every label gets nearly the same attention.
+    - ``"per_label_v"``: ``s_tk = v_kᵀ tanh(W_l l_k + W_f f_t)`` with one scoring vector ``v_k`` per label, so
+      ``v_kᵀ W_f f_t`` differs between labels even where tanh is linear.
+    - ``"multiplicative"``: ``s_tk = vᵀ tanh(W_l l_k ⊙ W_f f_t)``; near-linear it is the bilinear
+      ``(v ⊙ W_l l_k)ᵀ W_f f_t``, a dot-product attention with a learned label query.
+
+    Label embeddings ``l_k`` are learned; ``label_init (L, e)`` starts them from e.g. the encoder's embedding
+    of the label names, which puts labels and tokens in one space (``label_dim = e``, else ``input_dim``).
+    ``hidden_dim`` defaults to ``input_dim``. Labels are scored ``label_chunk_size`` at a time (``None``: the
+    largest chunk whose ``(chunk, tokens, attention_dim)`` block fits :data:`CHUNK_BUDGET_BYTES`); the chunk
+    size never changes the logits (bit for bit when ``attention_dim`` is a multiple of 16: CPU kernels round
+    the tail of a vector loop differently). Padding tokens are never scored, so padding does not change them.
+    Raises ``ValueError`` on a non-positive size, an unknown ``scoring`` or ``activation``, or a
+    ``label_init`` of the wrong shape.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_labels: int,
+        attention_dim: int = 256,
+        hidden_dim: int | None = None,
+        label_chunk_size: int | None = None,
+        label_init: Tensor | None = None,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        label_readout: bool = True,
+        scoring: str = "paper",
+    ):
+        super().__init__()
+        _check_positive(
+            input_dim=input_dim,
+            num_labels=num_labels,
+            attention_dim=attention_dim,
+            hidden_dim=hidden_dim,
+            label_chunk_size=label_chunk_size,
+        )
+        self.input_dim, self.num_labels, self.label_chunk_size = input_dim, num_labels, label_chunk_size
+        self.scoring = scoring
+        self.label_embedding = nn.Parameter(_initial_label_embedding(label_init, num_labels, input_dim))
+        label_dim = self.label_embedding.shape[1]
+        hidden_dim = hidden_dim or input_dim
+        self.label_proj = nn.Linear(label_dim, attention_dim, bias=False)
+        self.token_proj = nn.Linear(input_dim, attention_dim)
+        vectors = _scoring_vectors(scoring, num_labels, attention_dim)
+        if isinstance(vectors, nn.Parameter):
+            self.label_score = vectors  # (L, a): v_k of "per_label_v"
+        else:
+            self.score = vectors  # the shared v
+        self.fc1 = nn.Linear(label_dim + input_dim, hidden_dim)
+        self.activation = _activation(activation)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden_dim, 1)
+        self.label_readout = (
+            nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_labels, input_dim)))
+            if label_readout
+            else None
+        )
+
+    def scoring_vectors(self, labels: Tensor | None = None) -> Tensor:
+        """``v`` as ``(a,)`` when shared, else the rows ``(n, a)`` of ``labels`` (all labels when ``None``)."""
+        if not SCORINGS[self.scoring][1]:
+            return self.score.weight.squeeze(0)
+        return self.label_score if labels is None else self.label_score[labels]
+
+    def attention_scores(self, features: Tensor, mask: Tensor) -> Tensor:
+        """Raw scores ``s (B, L, T)``; entries at padding are 0 (never computed)."""
+        batch, length, _ = features.shape
+        real = mask.reshape(-1).nonzero().squeeze(1)
+        tokens = self.token_proj(features[mask])  # (N, a), rows in the order of `real`
+        labels = self.label_proj(self.label_embedding).to(tokens.dtype)
+        v = self.scoring_vectors().to(tokens.dtype)
+        interaction = SCORINGS[self.scoring][0]
+        scores = label_token_scores(tokens, labels, v, self.label_chunk_size, interaction)
+        full = scores.new_zeros(self.num_labels, batch * length).index_copy(1, real, scores)
+        return full.view(self.num_labels, batch, length).transpose(0, 1)
+
+    def forward(self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False):
+        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)`` [, attention (B, L, T)]."""
+        _check_features(features, self.input_dim)
+        mask = _bool_mask(features, mask)
+        scores = self.attention_scores(features, mask)
+        attention = masked_softmax(scores, mask).to(features.dtype)
+        logits = self._classify(torch.bmm(attention, features))
+        return (logits, attention) if return_attention else logits
+
+    def _classify(self, context: Tensor) -> Tensor:
+        # FC1([l_k; c_k]) = A l_k + C c_k + b: the label half is the same for every document; compute it once.
+        label_dim = self.label_embedding.shape[1]
+        weight_label, weight_context = self.fc1.weight.split([label_dim, self.input_dim], dim=1)
+        label_part = F.linear(self.label_embedding, weight_label, self.fc1.bias)
+        hidden = self.activation(F.linear(context, weight_context) + label_part.to(context.dtype))
+        logits = self.fc2(self.dropout(hidden)).squeeze(-1)
+        if self.label_readout is not None:
+            logits = logits + (context * self.label_readout.to(context.dtype)).sum(-1)
+        return logits

@@ -1,0 +1,115 @@
+"""Dot-product label attention (CAML / AttentionXML) and the pooled linear head."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from .common import (
+    POOLINGS,
+    _bool_mask,
+    _check_features,
+    _check_positive,
+    auto_label_chunk_size,
+    masked_mean_pool,
+    masked_softmax,
+)
+
+
+class DotLabelAttentionHead(nn.Module):
+    """Dot-product label attention (CAML / AttentionXML).
+
+    ``β_k = softmax_t(u_k · f_t)`` over real tokens, ``c_k = Σ_t β_tk f_t``.
+
+    ``hidden_dim=None``: a linear output per label, ``logit_k = w_k · dropout(c_k) + b_k`` (CAML).
+    ``hidden_dim`` set: shared layers ``c_k -> FC -> ReLU -> dropout -> FC -> 1`` (AttentionXML).
+    With more than one label chunk (``label_chunk_size``, or ``None`` for the largest chunk whose
+    ``(B, chunk, T)`` scores fit :data:`CHUNK_BUDGET_BYTES` four times over), each chunk is checkpointed, so
+    training keeps only one chunk's intermediates.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_labels: int,
+        hidden_dim: int | None = None,
+        label_chunk_size: int | None = None,
+        dropout: float = 0.1,
+    ):
+        super().__init__()
+        _check_positive(
+            input_dim=input_dim,
+            num_labels=num_labels,
+            hidden_dim=hidden_dim,
+            label_chunk_size=label_chunk_size,
+        )
+        self.input_dim, self.num_labels, self.label_chunk_size = input_dim, num_labels, label_chunk_size
+        self.label_queries = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_labels, input_dim)))
+        self.dropout = nn.Dropout(dropout)
+        if hidden_dim is None:
+            self.label_weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_labels, input_dim)))
+            self.label_bias = nn.Parameter(torch.zeros(num_labels))
+        else:
+            self.fc1 = nn.Linear(input_dim, hidden_dim)
+            self.fc2 = nn.Linear(hidden_dim, 1)
+        self.hidden_dim = hidden_dim
+
+    def forward(self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False):
+        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)`` [, attention (B, L, T)]."""
+        _check_features(features, self.input_dim)
+        mask = _bool_mask(features, mask)
+        chunk = self.label_chunk_size or auto_label_chunk_size(
+            self.num_labels, 4 * features.shape[0] * features.shape[1] * features.element_size()
+        )
+        starts = range(0, self.num_labels, chunk)
+        recompute = len(starts) > 1 and torch.is_grad_enabled()
+        pieces = [
+            checkpoint(self._label_chunk, features, mask, start, chunk, return_attention, use_reentrant=False)
+            if recompute
+            else self._label_chunk(features, mask, start, chunk, return_attention)
+            for start in starts
+        ]
+        logits = torch.cat([logits for logits, _ in pieces], dim=1)
+        return (logits, torch.cat([att for _, att in pieces], dim=1)) if return_attention else logits
+
+    def _label_chunk(self, features: Tensor, mask: Tensor, start: int, size: int, keep_attention: bool):
+        labels = slice(start, start + size)
+        scores = torch.matmul(self.label_queries[labels].to(features.dtype), features.transpose(1, 2))
+        attention = masked_softmax(scores, mask).to(features.dtype)
+        context = torch.bmm(attention, features)
+        if self.hidden_dim is None:
+            logits = (self.dropout(context) * self.label_weight[labels]).sum(-1) + self.label_bias[labels]
+        else:
+            logits = self.fc2(self.dropout(torch.relu(self.fc1(context)))).squeeze(-1)
+        return logits, attention if keep_attention else None
+
+
+class LinearHead(nn.Module):
+    """Pool the tokens (``"mean"`` over real tokens, ``"max"`` over real tokens, or ``"cls"``: the first
+    token), then dropout and a linear layer. An empty document pools to zeros (``"cls"`` always uses token 0).
+    ``return_attention=True`` returns ``(logits, None)`` so the call matches the attention heads."""
+
+    def __init__(self, input_dim: int, num_labels: int, pooling: str = "mean", dropout: float = 0.1):
+        super().__init__()
+        _check_positive(input_dim=input_dim, num_labels=num_labels)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {list(POOLINGS)}; got {pooling!r}")
+        self.input_dim, self.num_labels, self.pooling = input_dim, num_labels, pooling
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(input_dim, num_labels)
+
+    def forward(self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False):
+        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)`` [, ``None``]."""
+        _check_features(features, self.input_dim)
+        mask = _bool_mask(features, mask)
+        logits = self.classifier(self.dropout(self._pool(features, mask)))
+        return (logits, None) if return_attention else logits
+
+    def _pool(self, features: Tensor, mask: Tensor) -> Tensor:
+        if self.pooling == "cls":
+            return features[:, 0]
+        if self.pooling == "mean":
+            return masked_mean_pool(features, mask)
+        padded = features.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+        return padded.masked_fill(~mask.any(1, keepdim=True), 0.0)
