@@ -453,16 +453,17 @@ def plot_attention(
         Path, typer.Option("--run", help="A finished run folder with a label-attention head.")
     ],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG path.")] = None,
-    docs: Annotated[int, typer.Option(help="Test documents to draw.")] = 2,
+    docs: Annotated[int, typer.Option(help="Test documents to draw.")] = 3,
+    top_labels: Annotated[int, typer.Option(help="Highest-scoring labels drawn per document.")] = 4,
     data_dir: DataDir = None,
 ):
-    """Label × token attention heatmaps for a few test documents (Figure 3).
+    """Label × word attention heatmaps of each document's top labels, for a few test documents (Figure 3).
 
     Example: uclaf-bench plot attention --run runs/demo
     """
     from .bench import plots
 
-    console.print(f"wrote {plots.attention_figure(run_dir, output, docs, data_dir)}")
+    console.print(f"wrote {plots.attention_figure(run_dir, output, docs, data_dir, top_labels)}")
 
 
 @plot_app.command("prototypes")

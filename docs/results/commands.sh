@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more goemotions goemotions-seeds baselines-seeds benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more goemotions goemotions-seeds baselines-seeds lan-variants benchmarks collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -166,6 +166,29 @@ stage_collect() {
     [ -d "runs/$dataset" ] || continue
     keep_runs runs "$dataset" docs/results
   done
+}
+
+# lan-variants (issue 18): UCLAF with LAN's paper score, its label-aware variants and dot-product attention, on
+# AAPD (stage_aapd's protocol) and GoEmotions (stage_goemotions'), with label-specificity in each metrics.json.
+# LAN_SEEDS, LAN_DATASETS, LAN_DEVICE (auto, cpu, cuda), LAN_ROOT and LAN_EXTRA (more flags, e.g. a tiny
+# "--epochs 1 --limit-train 40 --max-length 32" smoke test) parameterise it; the table: benchmarks/lan_variants.py.
+LAN_VARIANTS="paper:--lan-scoring=paper per_label_v:--lan-scoring=per_label_v multiplicative:--lan-scoring=multiplicative dot:--head=dot"
+stage_lan_variants() {
+  local root="${LAN_ROOT:-runs}" device="${LAN_DEVICE:-auto}" dataset seed variant protocol
+  for dataset in ${LAN_DATASETS:-aapd goemotions}; do
+    case $dataset in
+      aapd) protocol="--train-split val --eval-split test --epochs 5 --lr 5e-5 --max-length 128" ;;
+      goemotions) protocol="--limit-train 4000 --epochs 3 --max-length 64" ;;
+      *) echo "lan-variants: no protocol for dataset $dataset" >&2; return 2 ;;
+    esac
+    for seed in ${LAN_SEEDS:-0 1 2}; do
+      for variant in $LAN_VARIANTS; do
+        $BENCH run --dataset "$dataset" --method uclaf $protocol --quiet $KEYS --seed "$seed" --device "$device" \
+          ${variant#*:} ${LAN_EXTRA:-} --output "$root/$dataset/lan-variants/${variant%%:*}-seed$seed" > /dev/null
+      done
+    done
+  done
+  $PYTHON benchmarks/lan_variants.py "$root"
 }
 
 stage_benchmarks() {  # speed: ratios against a named alternative, measured in the same run

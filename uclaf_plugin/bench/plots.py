@@ -9,7 +9,7 @@ import torch
 
 from ..files import atomic_write, read_json
 
-MAX_TOKENS_SHOWN = 48
+MAX_WORDS_SHOWN = 40
 PROTOTYPE_DOCS = 1000
 
 
@@ -55,13 +55,54 @@ def _run_test_split(run_dir: Path, data_dir):
     return dataset.split(spec["eval_split"])
 
 
-def attention_figure(run_dir: Path, output: Path | None, docs: int, data_dir=None) -> Path:
-    """Heatmaps of the attention of each document's top-5 labels over its first tokens."""
+def merge_word_pieces(tokens: list[str], weights: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """WordPiece tokens (``##`` continues a word) -> words; ``weights (rows, tokens)`` summed per word."""
+    words, columns = [], []
+    for index, token in enumerate(tokens):
+        if token.startswith("##") and words:
+            words[-1] += token[2:]
+            columns[-1].append(index)
+        else:
+            words.append(token)
+            columns.append([index])
+    return words, np.stack([weights[:, group].sum(1) for group in columns], axis=1)
+
+
+def _densest_window(weights: np.ndarray, width: int) -> int:
+    """Start of the ``width``-column window holding the most attention, summed over the rows."""
+    if weights.shape[1] <= width:
+        return 0
+    mass = np.convolve(weights.sum(0), np.ones(width), mode="valid")
+    return int(np.argmax(mass))
+
+
+def _label_rows(classifier, logits: torch.Tensor, true: list[str], top: int) -> tuple[list[int], list[str]]:
+    order = torch.topk(logits, k=min(top, logits.shape[0])).indices.tolist()
+    names = [
+        f"{classifier.label_names[j]} {'✓' if classifier.label_names[j] in true else '✗'} "
+        f"({torch.sigmoid(logits[j]).item():.2f})"
+        for j in order
+    ]
+    return order, names
+
+
+def attention_figure(
+    run_dir: Path, output: Path | None, docs: int, data_dir=None, top_labels: int = 4, words: int = MAX_WORDS_SHOWN
+) -> Path:
+    """Figure 3 on real documents: for each of the first ``docs`` test documents, the attention of its
+    ``top_labels`` highest-scoring labels over its words (word pieces merged, their weights summed).
+
+    Each row is scaled to its own maximum so that where a label attends stands out; the ``words``-word window
+    that holds the most attention is drawn. Row names carry ✓ (a true label) or ✗ and the predicted
+    probability; each panel's title lists the true labels. Raises ``ValueError`` for a run without label
+    attention (``--head linear``).
+    """
     from ..pipeline import TextClassifier, pad_batch
 
     classifier = TextClassifier.load(run_dir)
-    texts = list(_run_test_split(run_dir, data_dir).texts[:docs])
-    ids = [ids[:MAX_TOKENS_SHOWN] for ids in classifier.tokenize(texts)]
+    split = _run_test_split(run_dir, data_dir)
+    texts, true_labels = list(split.texts[:docs]), list(split.labels[:docs])
+    ids = classifier.tokenize(texts)
     input_ids, attention_mask = pad_batch(ids, classifier.tokenizer.pad_token_id)
     classifier.model.eval()
     with torch.no_grad():
@@ -70,15 +111,29 @@ def attention_figure(run_dir: Path, output: Path | None, docs: int, data_dir=Non
         raise ValueError(f"the head of {run_dir} has no label attention; use a run with --head lan or dot")
     logits, attention = output_pair
     plt = _pyplot()
-    figure, axes = plt.subplots(len(texts), 1, figsize=(10, 2.2 * len(texts)), squeeze=False)
+    figure, axes = plt.subplots(len(texts), 1, figsize=(13, 1.6 + 0.45 * top_labels * len(texts)), squeeze=False)
     for row, axis in enumerate(axes[:, 0]):
-        top = torch.topk(logits[row], k=min(5, logits.shape[1])).indices
-        length = len(ids[row])
+        rows, names = _label_rows(classifier, logits[row].float(), true_labels[row], top_labels)
         tokens = classifier.tokenizer.convert_ids_to_tokens(ids[row])
-        axis.imshow(attention[row, top, :length].numpy(), aspect="auto", cmap="viridis")
-        axis.set_yticks(range(len(top)), [classifier.label_names[j] for j in top], fontsize=7)
-        axis.set_xticks(range(length), tokens, rotation=90, fontsize=6)
-    figure.suptitle("label attention over tokens (top-5 labels per document)", fontsize=9)
+        weights = attention[row, rows, : len(ids[row])].float().numpy()
+        word_list, word_weights = merge_word_pieces(tokens, weights)
+        start = _densest_window(word_weights, words)
+        shown = word_weights[:, start : start + words]
+        axis.imshow(shown / shown.max(1, keepdims=True).clip(1e-12), aspect="auto", cmap="viridis", vmin=0)
+        axis.set_yticks(range(len(rows)), names, fontsize=8)
+        axis.set_xticks(range(shown.shape[1]), word_list[start : start + words], rotation=70, fontsize=7)
+        axis.set_title(
+            f"test document {row} (words {start + 1}-{start + shown.shape[1]} of {len(word_list)}); "
+            f"true: {', '.join(true_labels[row])}",
+            fontsize=8,
+            loc="left",
+        )
+    figure.suptitle(
+        "label attention over words: top labels by score (✓ true, ✗ not; predicted probability); "
+        "each row scaled to its maximum",
+        fontsize=9,
+    )
+    figure.tight_layout()
     return _save(figure, output or Path(run_dir) / "attention.png")
 
 
