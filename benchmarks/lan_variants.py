@@ -44,12 +44,19 @@ def cell(values: list[float], digits: int) -> str:
     return f"{np.mean(values):.{digits}f}{std}"
 
 
+def cell_sci(values: list[float]) -> str:
+    if not values:
+        return "–"
+    std = f" ± {np.std(values, ddof=1):.1e}" if len(values) > 1 else ""
+    return f"{np.mean(values):.1e}{std}"
+
+
 def row(dataset: str, variant: str, runs: list[dict], paper_p1: float | None) -> str:
     cells = [cell([100 * r["test"][name] for r in runs], 2) for name, _, _ in COLUMNS]
     specificity = [r.get("attention_specificity") or {} for r in runs]
     for _, key, scale in SPECIFICITY:
         values = [scale * s[key] for s in specificity if key in s]
-        cells.append(cell(values, 4 if scale == 1 else 1))
+        cells.append(cell(values, 1) if scale != 1 else cell_sci(values))
     p1 = float(np.mean([100 * r["test"]["P@1"] for r in runs]))
     cells.append("–" if paper_p1 is None else f"{p1 - paper_p1:+.2f}")
     return f"| {dataset} | {variant} | {len(runs)} | " + " | ".join(cells) + " |"

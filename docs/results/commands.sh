@@ -172,7 +172,7 @@ stage_collect() {
 # AAPD (stage_aapd's protocol) and GoEmotions (stage_goemotions'), with label-specificity in each metrics.json.
 # LAN_SEEDS, LAN_DATASETS, LAN_DEVICE (auto, cpu, cuda), LAN_ROOT and LAN_EXTRA (more flags, e.g. a tiny
 # "--epochs 1 --limit-train 40 --max-length 32" smoke test) parameterise it; the table: benchmarks/lan_variants.py.
-LAN_VARIANTS="paper:--lan-scoring=paper per_label_v:--lan-scoring=per_label_v multiplicative:--lan-scoring=multiplicative dot:--head=dot"
+LAN_VARIANTS="${LAN_VARIANTS:-paper:--lan-scoring=paper per_label_v:--lan-scoring=per_label_v multiplicative:--lan-scoring=multiplicative dot:--head=dot}"
 stage_lan_variants() {
   local root="${LAN_ROOT:-runs}" device="${LAN_DEVICE:-auto}" dataset seed variant protocol
   for dataset in ${LAN_DATASETS:-aapd goemotions}; do
