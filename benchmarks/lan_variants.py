@@ -1,22 +1,24 @@
 """Table of the LAN scoring variants against dot-product attention (issue 18): accuracy and label-specificity.
 
 Reads the run folders that ``bash docs/results/commands.sh lan-variants`` writes under
-``ROOT/<dataset>/lan-variants/<variant>-seed<seed>/`` and prints, per dataset and head, the mean ± std over
+``ROOT/<dataset>/lan-variants/<variant>-seed<seed>/``, or records files of them (``docs/results/gpu/records/
+lan-variants.jsonl``), and prints, per dataset and head, the mean ± std over
 seeds of P@1 and nDCG@5 (test, %) and of the label-specificity of attention (``metrics.json``'s
 ``attention_specificity``: JS divergence between the top-2 labels' attention, in nats, and the share of documents
 whose most-attended token differs between them), with each variant's P@1 against the paper's form.
 
-    python benchmarks/lan_variants.py [ROOT]      # default ROOT: runs
+    python benchmarks/lan_variants.py [ROOT or RECORDS.jsonl ...]      # default: runs
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+from uclaf_plugin.bench.records import read_records, run_record
 
 COLUMNS = (("P@1", "test", 100), ("nDCG@5", "test", 100))
 SPECIFICITY = (("JS top-2", "attention_js", 1), ("argmax differs", "attention_argmax_differs", 100))
@@ -29,12 +31,20 @@ def variant_name(spec: dict) -> str:
     return f"lan {model['head_kwargs'].get('scoring', 'paper')}"
 
 
-def collect(root: Path) -> dict[tuple[str, str], list[dict]]:
+def records(source: Path) -> list[dict]:
+    """Records (``spec``, ``metrics``) of the lan-variants runs in a records file or below a runs root."""
+    if source.suffix == ".jsonl":
+        return [r for r in read_records(source) if "/lan-variants/" in r["folder"]]
+    return [run_record(m.parent, source) for m in sorted(source.glob("*/lan-variants/*/metrics.json"))]
+
+
+def collect(sources: list[Path]) -> dict[tuple[str, str], list[dict]]:
     runs = defaultdict(list)
-    for metrics_file in sorted(root.glob("*/lan-variants/*/metrics.json")):
-        spec = json.loads((metrics_file.parent / "config.json").read_text())["spec"]
-        runs[(spec["dataset"], variant_name(spec))].append(json.loads(metrics_file.read_text()))
-    return runs
+    for source in sources:
+        for record in records(source):
+            spec = record["spec"]
+            runs[(spec["dataset"], variant_name(spec))].append(record["metrics"])
+    return dict(sorted(runs.items()))
 
 
 def cell(values: list[float], digits: int) -> str:
@@ -63,11 +73,15 @@ def row(dataset: str, variant: str, runs: list[dict], paper_p1: float | None) ->
 
 
 def main() -> None:
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs")
-    runs = collect(root)
+    sources = [Path(arg) for arg in sys.argv[1:]] or [Path("runs")]
+    runs = collect(sources)
     if not runs:
-        raise SystemExit(f"no runs under {root}/*/lan-variants/; run: bash docs/results/commands.sh lan-variants")
-    print("| dataset | head | seeds | P@1 | nDCG@5 | JS top-2 (nats) | argmax differs (%) | P@1 vs lan paper |")
+        raise SystemExit(
+            f"no lan-variants runs in {sources}; run: bash docs/results/commands.sh lan-variants"
+        )
+    print(
+        "| dataset | head | seeds | P@1 | nDCG@5 | JS top-2 (nats) | argmax differs (%) | P@1 vs lan paper |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for (dataset, variant), members in runs.items():
         paper = runs.get((dataset, "lan paper"))
