@@ -17,8 +17,45 @@ def test_lan_scoring_reaches_the_head_and_the_paper_form_keeps_the_plain_hash():
 
 @pytest.mark.parametrize(
     ("overrides", "word"),
-    [({"lan_scoring": "cosine"}, "--lan-scoring"), ({"lan_scoring": "per_label_v", "head": "dot"}, "lan head")],
+    [
+        ({"lan_scoring": "cosine"}, "--lan-scoring"),
+        ({"lan_scoring": "per_label_v", "head": "dot"}, "lan head"),
+    ],
 )
 def test_bad_lan_options_raise(overrides, word):
     with pytest.raises(ValueError, match=word):
         build_spec("aapd", "uclaf", overrides=overrides)
+
+
+def test_a_lan_run_records_label_specificity_and_draws_word_attention(tmp_path):
+    import json
+    import math
+
+    from typer.testing import CliRunner
+
+    from uclaf_plugin.cli import app
+
+    folder, png = tmp_path / "run", tmp_path / "attention.png"
+    fast = ["--dataset", "synthetic", "--epochs", "1", "--limit-train", "48", "--max-length", "24", "--quiet"]
+    args = ["run", "--method", "xmlcnn+lan", *fast, "--lan-scoring", "per_label_v", "--output", str(folder)]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    stats = json.loads((folder / "metrics.json").read_text())["attention_specificity"]
+    assert 0 < stats["attention_docs"] <= 256
+    assert 0 <= stats["attention_js"] <= math.log(2) and 0 <= stats["attention_argmax_differs"] <= 1
+    plot = ["plot", "attention", "--run", str(folder), "--docs", "2", "--output", str(png)]
+    assert CliRunner().invoke(app, plot, catch_exceptions=False).exit_code == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_word_pieces_merge_into_words_with_summed_attention():
+    import numpy as np
+
+    from uclaf_plugin.bench.plots import merge_word_pieces
+
+    words, weights = merge_word_pieces(
+        ["[CLS]", "atten", "##tion", "is", "un", "##want", "##ed"],
+        np.array([[0.1, 0.2, 0.1, 0.1, 0.2, 0.2, 0.1]]),
+    )
+    assert words == ["[CLS]", "attention", "is", "unwanted"]
+    np.testing.assert_allclose(weights, [[0.1, 0.3, 0.1, 0.5]])

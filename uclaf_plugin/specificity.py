@@ -77,17 +77,20 @@ def classifier_label_specificity(
     classifier, texts: list[str], *, max_docs: int = DIAGNOSTIC_DOCS, batch_size: int = 32, device="cpu"
 ) -> dict | None:
     """:func:`label_specificity` of a :class:`~uclaf_plugin.pipeline.TextClassifier` on the first ``max_docs``
-    of ``texts`` (tokenised as in training); ``None`` when its head has no label attention."""
+    of ``texts`` (tokenised as in training); ``None`` unless its head is a label-attention head (LAN or dot)."""
+    from .heads import DotLabelAttentionHead, LabelAttentionHead
     from .pipeline import pad_batch
 
     model = classifier.model
+    if not isinstance(model.head, LabelAttentionHead | DotLabelAttentionHead):
+        return None
     model.eval()
     ids = classifier.tokenize(list(texts[:max_docs]))
     js, differs = [], []
     for start in range(0, len(ids), batch_size):
         input_ids, mask = pad_batch(ids[start : start + batch_size], classifier.tokenizer.pad_token_id)
         output = model(input_ids.to(device), mask.to(device), return_attention=True)
-        if not isinstance(output, tuple) or output[1] is None or output[0].shape[1] < 2:
+        if output[0].shape[1] < 2:
             return None
         batch_js, batch_differs = top2_attention_stats(output[1], output[0])
         js.append(batch_js.cpu())
