@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from pytorch_metric_learning.losses import SupConLoss
 from pytorch_metric_learning.reducers import ThresholdReducer
 from pytorch_metric_learning.regularizers import LpRegularizer
-from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 from pytorch_metric_learning.utils.distributed import DistributedLossWrapper
 
 from uclaf_plugin.losses import CACLLoss, cacl_loss, cacl_per_anchor
@@ -160,11 +159,27 @@ def test_equals_pml_supcon_on_class_ids(temperature):
 def test_indices_tuple_restricts_candidates_like_supcon():
     g = torch.Generator().manual_seed(3)
     emb, ids = torch.randn(10, 5, generator=g), torch.randint(0, 3, (10,), generator=g)
-    a1, p, a2, n = lmu.get_all_pairs_indices(ids)
+    same = ids[:, None] == ids[None, :]
+    a1, p = torch.where(same & ~torch.eye(len(ids), dtype=torch.bool))  # every positive pair, no self-pairs
+    a2, n = torch.where(~same)  # every negative pair
     keep_p = torch.rand(len(a1), generator=g) < 0.7
     keep_n = torch.rand(len(a2), generator=g) < 0.5
     pairs = (a1[keep_p], p[keep_p], a2[keep_n], n[keep_n])
     torch.testing.assert_close(CACLLoss(0.2)(emb, ids, pairs), SupConLoss(0.2)(emb, ids, pairs))
+
+
+def test_triplets_restrict_candidates_like_supcon():
+    g = torch.Generator().manual_seed(4)
+    emb, ids = torch.randn(10, 5, generator=g), torch.randint(0, 3, (10,), generator=g)
+    same = ids[:, None] == ids[None, :]
+    a, p, n = [], [], []
+    for anchor in range(10):
+        for positive in torch.where(same[anchor])[0].tolist():
+            for negative in torch.where(~same[anchor])[0].tolist():
+                if positive != anchor and (anchor + positive + negative) % 3 == 0:  # a sparse, fixed subset
+                    a, p, n = [*a, anchor], [*p, positive], [*n, negative]
+    triplets = tuple(torch.tensor(x) for x in (a, p, n))
+    torch.testing.assert_close(CACLLoss(0.2)(emb, ids, triplets), SupConLoss(0.2)(emb, ids, triplets))
 
 
 def test_threshold_reducer_filters_per_anchor_losses(data):

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from pytorch_metric_learning.distances import CosineSimilarity
 from pytorch_metric_learning.losses import BaseMetricLossFunction
-from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 from torch import Tensor
 
 from .positives import LabelPositives, any_label, get_positive, per_label
@@ -136,7 +135,12 @@ def candidate_mask(
             raise ValueError(
                 f"indices_tuple must be pairs (a1, p, a2, n) or triplets (a, p, n), got {len(indices_tuple)}"
             )
-        a1, p, a2, n = lmu.convert_to_pairs(indices_tuple, None)
+        # Triplets (a, p, n) are the pairs (a, p) and (a, n); PML's own converter is private from PML 3.0 on.
+        a1, p, a2, n = (
+            indices_tuple
+            if len(indices_tuple) == 4
+            else (indices_tuple[0], indices_tuple[1], *indices_tuple[::2])
+        )
         mask = torch.zeros(num_anchors, num_refs, dtype=torch.bool, device=device)
         mask[a1.to(device), p.to(device)] = True
         mask[a2.to(device), n.to(device)] = True
