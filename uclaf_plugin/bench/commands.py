@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..files import atomic_write, read_json
 from .experiments import ablation_specs, compare_specs, run_specs, sweep_specs
-from .reported import reported_rows
+from .reported import TABLE_FOR_ABLATION, reported_rows
 from .runner import METRICS_FILE, execute
 from .spec import RunSpec, build_spec
 from .store import collect_runs, dataset_slug, default_run_dir
@@ -130,7 +130,8 @@ def compare(dataset, methods, seeds, common, *, root, device, data_dir, quiet, a
 
 
 def ablate(dataset, positives, augments, seeds, common, *, root, device, data_dir, quiet, announce):
-    name = "ablation-positives" if positives else "ablation-augment" if augments else "ablation-components"
+    kind = "positives" if positives else "augment" if augments else "components"
+    name = f"ablation-{kind}"
     labelled = _with_seeds(
         lambda seed: ablation_specs(dataset, positives, augments, seed=seed, **dict(common)), seeds
     )
@@ -144,6 +145,7 @@ def ablate(dataset, positives, augments, seeds, common, *, root, device, data_di
         data_dir=data_dir,
         quiet=quiet,
         announce=announce,
+        extra_entries=reported_rows(dataset, TABLE_FOR_ABLATION[kind]),
     )
     return table, files
 

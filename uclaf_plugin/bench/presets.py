@@ -58,10 +58,6 @@ DATASET_SETTINGS = {
 }
 
 
-def method_names() -> list[str]:
-    return list(METHODS)
-
-
 def method_recipe(method: str) -> dict:
     """The preset of ``method``; an unknown name raises ``ValueError`` listing the valid ones."""
     if method not in METHODS:
