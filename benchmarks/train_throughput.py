@@ -46,7 +46,7 @@ class TimedVariant:
         self.times: list[float] = []
 
     def step(self, record: bool = True) -> None:
-        """Forward + backward + AdamW step + momentum update."""
+        """Forward (with the key encoder's momentum update) + backward + AdamW step."""
         input_ids, mask, labels = self.batch
         self._sync()
         started = time.perf_counter()
@@ -55,7 +55,6 @@ class TimedVariant:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        self.model.momentum_step()
         self._sync()
         if record:
             self.times.append(time.perf_counter() - started)

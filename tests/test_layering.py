@@ -38,6 +38,7 @@ LAYER_OF = {
     "uclaf_plugin": "util",
     "uclaf_plugin.files": "util",  # atomic writes and JSON files: no project imports
     "uclaf_plugin.positives": "core",
+    "uclaf_plugin.sparse_labels": "core",  # sparse multi-hot label helpers for the loss, queue and BCE
     "uclaf_plugin.losses": "core",
     "uclaf_plugin.memory": "core",
     "uclaf_plugin.augment": "core",

@@ -80,7 +80,7 @@ def test_uclaf_learns_and_its_contrastive_term_falls():
     assert mean([bce for bce, _ in history[-4:]]) < 0.6 * mean([bce for bce, _ in history[:4]])
     # the queue is full from step 2 on, so the contrastive terms compare over the same number of references
     assert mean([c for _, c in history[-4:]]) < mean([c for _, c in history[1:5]])
-    assert len(network.queue) == 16
+    assert len(network.momentum_contrast.queue) == 16
 
 
 def test_injected_gradient_equals_adding_the_contrastive_loss():
@@ -102,7 +102,7 @@ def test_injected_gradient_equals_adding_the_contrastive_loss():
         if a.requires_grad:
             torch.testing.assert_close(a.grad, b.grad, msg=f"gradient of {name} differs")
     assert (
-        injected.projection[0].weight.grad.abs().sum() > 0
+        injected.momentum_contrast.projection[0].weight.grad.abs().sum() > 0
     )  # only the contrastive term reaches the projection
 
 
@@ -118,7 +118,7 @@ def test_add_gradient_of_matches_hand_computed_gradient():
 def test_evaluation_skips_the_contrastive_branch():
     network = UCLAFNetwork(embed_vecs(), LABELS, queue_size=8, **SMALL).eval()
     output = network(word_batch(4))
-    assert set(output) == {"logits"} and len(network.queue) == 0
+    assert set(output) == {"logits"} and len(network.momentum_contrast.queue) == 0
 
 
 def test_key_encoder_starts_as_a_copy_of_reinitialised_weights():
@@ -127,9 +127,10 @@ def test_key_encoder_starts_as_a_copy_of_reinitialised_weights():
         lambda m: torch.nn.init.kaiming_uniform_(m.weight) if isinstance(m, torch.nn.Linear) else None
     )
     network.train()(word_batch(4))
-    for query, key in zip(network.projection.parameters(), network.key_projection.parameters(), strict=True):
+    branch = network.momentum_contrast
+    for query, key in zip(branch.projection.parameters(), branch.key_projection.parameters(), strict=True):
         torch.testing.assert_close(query, key)
-    for query, key in zip(network.encoder.parameters(), network.key_encoder.parameters(), strict=True):
+    for query, key in zip(network.encoder.parameters(), branch.key_encoder.parameters(), strict=True):
         torch.testing.assert_close(query, key)
 
 
@@ -187,4 +188,4 @@ def test_libmultilabel_init_model_builds_and_trains_uclaf():
     loss, logits = model.shared_step(batch)
     assert logits.shape == (6, LABELS)
     loss.backward()
-    assert model.network.projection[0].weight.grad.abs().sum() > 0
+    assert model.network.momentum_contrast.projection[0].weight.grad.abs().sum() > 0

@@ -164,7 +164,7 @@ def _tiny_uclaf(num_labels, queue_storage):
     model = UCLAF(
         XMLCNN(vocab_size=50, embedding_dim=8, num_filters=4), num_labels, head="linear", queue_size=8
     )
-    model.queue = MultiLabelQueue(8, 128, num_labels, label_storage=queue_storage)
+    model.momentum_contrast.queue = MultiLabelQueue(8, 128, num_labels, label_storage=queue_storage)
     return model
 
 
@@ -172,7 +172,7 @@ def test_uclaf_training_loss_with_sparse_labels_equals_dense():
     g = torch.Generator().manual_seed(2)
     dense_model = _tiny_uclaf(200, "dense")
     sparse_model = copy.deepcopy(dense_model)
-    sparse_model.queue = MultiLabelQueue(8, 128, 200, label_storage="sparse")
+    sparse_model.momentum_contrast.queue = MultiLabelQueue(8, 128, 200, label_storage="sparse")
     for _ in range(3):  # the queue fills and wraps
         input_ids, mask = torch.randint(1, 50, (4, 12), generator=g), torch.ones(4, 12, dtype=torch.long)
         labels = (torch.rand(4, 200, generator=g) < 0.05).float()

@@ -1,4 +1,5 @@
-"""UCLAF = encoder + head (query branch) + contrastive branch (projection, momentum key encoder, queue).
+"""UCLAF = encoder + head (query branch) + :class:`~uclaf_plugin.contrastive.MomentumContrast` (projection, momentum
+key encoder, queue, CACL).
 
 Training loss: ``BCE(logits, Y) + λ · CACLLoss(z_q, Y, ref_emb=[z_k; queue], ref_labels=[Y; queue_labels])``.
 Inference uses the query encoder and the head only.
@@ -6,42 +7,23 @@ Inference uses the query encoder and the head only.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .augment import AUGMENTATIONS, make_view
-from .heads import build_head, masked_mean_pool
+from .contrastive import KEY_PRECISIONS, MomentumContrast, ProjectionHead, resolve_key_precision
+from .heads import build_head
 from .losses import CACLLoss
-from .memory import MultiLabelQueue, momentum_copy, momentum_update
-from .sparse_labels import is_sparse, multi_hot_bce, stack_label_rows
+from .positives import POSITIVES
+from .sparse_labels import is_sparse, multi_hot_bce
 
-CONTRASTIVE_MODES = ("per_label", "any", "all", "jaccard")
-KEY_PRECISIONS = ("auto", "fp32", "bf16")
-
-
-@functools.cache  # asked on every training step; the CPU does not change
-def native_cpu_bf16() -> bool:
-    """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), so bf16 autocast is faster there."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
-
-
-def resolve_key_precision(key_precision: str, device_type: str) -> str:
-    """The precision ``"auto"`` stands for on ``device_type``: ``"bf16"`` on a CPU with native bf16, else ``"fp32"``."""
-    if key_precision != "auto":
-        return key_precision
-    return "bf16" if device_type == "cpu" and native_cpu_bf16() else "fp32"
-
-
-class ProjectionHead(nn.Sequential):
-    """Two-layer MLP from pooled features to the contrastive space (SimCLR/MoCo v2 style)."""
-
-    def __init__(self, input_dim: int, projection_dim: int):
-        super().__init__(nn.Linear(input_dim, input_dim), nn.ReLU(), nn.Linear(input_dim, projection_dim))
+# Names of the old attributes of UCLAF's contrastive branch in saved weights, now under ``momentum_contrast``.
+LEGACY_BRANCH_KEYS = {
+    "projection.": "momentum_contrast.projection.",
+    "key_encoder.": "momentum_contrast.key_encoder.",
+    "key_projection.": "momentum_contrast.key_projection.",
+    "queue.": "momentum_contrast.queue.",
+}
 
 
 class UCLAF(nn.Module):
@@ -51,11 +33,12 @@ class UCLAF(nn.Module):
         encoder: module with ``output_dim`` and ``forward(input_ids, attention_mask) -> (features, mask)``.
         num_labels: size of the label space.
         head: ``"lan"``, ``"linear"``, ``"dot"`` or ``"xmlcnn"``, or a ready ``nn.Module`` with the head signature.
-        contrastive: ``None`` (plain BCE) or a positive definition: ``"per_label"``, ``"any"``, ``"all"``, ``"jaccard"``.
+        contrastive: ``None`` (plain BCE) or the name of a positive definition of CACL: ``"per_label"``, ``"any"``,
+            ``"all"``, ``"jaccard"`` or one added with :func:`~uclaf_plugin.positives.register_positive`.
         lambda_: weight of the contrastive term.
         temperature: τ of CACL.
         queue_size: keys kept from earlier batches (0 disables the queue).
-        momentum: EMA coefficient of the key encoder.
+        momentum: EMA coefficient of the key encoder, which takes its step inside each training ``forward``.
         projection_dim: size of the contrastive embedding.
         augment: second view fed to the key encoder (see :data:`uclaf_plugin.augment.AUGMENTATIONS`).
         key_precision: ``"fp32"`` runs the key branch like the rest of the step (under the caller's autocast,
@@ -84,13 +67,15 @@ class UCLAF(nn.Module):
         head_kwargs: dict | None = None,
     ):
         super().__init__()
-        _check_choice("contrastive", contrastive, (None, *CONTRASTIVE_MODES))
+        if contrastive is not None and contrastive not in POSITIVES:
+            raise ValueError(
+                f"contrastive={contrastive!r} is not a registered positive definition; choose one of "
+                f"{sorted(POSITIVES)} or add yours with uclaf_plugin.positives.register_positive"
+            )
         _check_choice("augment", augment, tuple(AUGMENTATIONS))
         _check_choice("key_precision", key_precision, KEY_PRECISIONS)
         if augment in ("random_mask", "span_mask") and mask_token_id is None:
             raise ValueError(f"augment={augment!r} needs mask_token_id (the tokenizer's mask token)")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
         self.encoder = encoder
         self.num_labels = num_labels
         self.head = (
@@ -100,17 +85,24 @@ class UCLAF(nn.Module):
         )
         self.contrastive = contrastive
         self.lambda_ = lambda_
-        self.momentum = momentum
         self.augment = augment
-        self.key_precision = key_precision
         self.mask_token_id = mask_token_id
         self.special_token_ids = tuple(special_token_ids)
+        self._key_precision = key_precision
+        self.momentum_contrast = None
         if contrastive is not None:
-            self.projection = ProjectionHead(encoder.output_dim, projection_dim)
-            self.key_encoder = momentum_copy(encoder)
-            self.key_projection = momentum_copy(self.projection)
-            self.contrastive_loss = CACLLoss(temperature=temperature, positives=contrastive)
-            self.queue = MultiLabelQueue(queue_size, projection_dim, num_labels) if queue_size > 0 else None
+            self.momentum_contrast = MomentumContrast(
+                encoder,
+                num_labels,
+                CACLLoss(temperature=temperature, positives=contrastive),
+                projection_dim=projection_dim,
+                queue_size=queue_size,
+                momentum=momentum,
+                key_precision=key_precision,
+            )
+        elif not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        self._register_load_state_dict_pre_hook(_rename_legacy_branch_keys)
 
     def forward(
         self,
@@ -132,29 +124,8 @@ class UCLAF(nn.Module):
         logits = self.head(features, mask)
         targets = labels if is_sparse(labels) else labels.float()
         bce = multi_hot_bce(logits.float(), targets)
-        if self.contrastive is None:
+        if self.momentum_contrast is None:
             return {"loss": bce, "bce": bce.detach(), "contrastive": None}
-        query = F.normalize(self.projection(masked_mean_pool(features, mask)).float(), dim=-1)
-        keys = self._encode_keys(input_ids, attention_mask)
-        ref_emb, ref_labels = self._references(keys, targets)
-        contrastive = self.contrastive_loss(query, targets, ref_emb=ref_emb, ref_labels=ref_labels)
-        if self.queue is not None:
-            self.queue.enqueue(keys, targets)
-        return {
-            "loss": bce + self.lambda_ * contrastive,
-            "bce": bce.detach(),
-            "contrastive": contrastive.detach(),
-        }
-
-    @torch.no_grad()
-    def momentum_step(self) -> None:
-        """EMA update of the key encoder and projection; call after each optimizer step."""
-        if self.contrastive is not None:
-            momentum_update(self.key_encoder, self.encoder, self.momentum)
-            momentum_update(self.key_projection, self.projection, self.momentum)
-
-    @torch.no_grad()
-    def _encode_keys(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         view_ids, view_mask = make_view(
             self.augment,
             input_ids,
@@ -162,23 +133,44 @@ class UCLAF(nn.Module):
             mask_token_id=self.mask_token_id,
             special_token_ids=self.special_token_ids,
         )
-        self.key_encoder.train(self.training)
-        with self._key_autocast(input_ids.device.type):
-            features, mask = self.key_encoder(view_ids, view_mask)
-            keys = self.key_projection(masked_mean_pool(features, mask))
-        return F.normalize(keys.float(), dim=-1)
+        contrastive = self.momentum_contrast(self.encoder, features, mask, view_ids, view_mask, targets)
+        return {
+            "loss": bce + self.lambda_ * contrastive,
+            "bce": bce.detach(),
+            "contrastive": contrastive.detach(),
+        }
 
-    def _key_autocast(self, device_type: str) -> contextlib.AbstractContextManager:
-        """bf16 autocast when the key precision resolves to ``"bf16"``; otherwise the caller's setting stays."""
-        if resolve_key_precision(self.key_precision, device_type) == "bf16":
-            return torch.autocast(device_type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    @property
+    def key_precision(self) -> str:
+        """The key branch's precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (kept, unused, without a branch)."""
+        return (
+            self.momentum_contrast.key_precision
+            if self.momentum_contrast is not None
+            else self._key_precision
+        )
 
-    def _references(self, keys: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.queue is None or len(self.queue.embeddings) == 0:
-            return keys, targets
-        queued_keys = self.queue.embeddings.to(keys.dtype)
-        return torch.cat([keys, queued_keys]), stack_label_rows(targets, self.queue.labels)
+    @key_precision.setter
+    def key_precision(self, value: str) -> None:
+        _check_choice("key_precision", value, KEY_PRECISIONS)
+        self._key_precision = value
+        if self.momentum_contrast is not None:
+            self.momentum_contrast.key_precision = value
+
+
+__all__ = ["KEY_PRECISIONS", "UCLAF", "ProjectionHead", "resolve_key_precision"]
+
+
+def _rename_legacy_branch_keys(state_dict, prefix, *args) -> None:
+    """Load weights saved before the branch became ``momentum_contrast`` (its keys had taken their EMA step)."""
+    renamed = False
+    for key in [key for key in state_dict if key.startswith(prefix)]:
+        local = key[len(prefix) :]
+        for old, new in LEGACY_BRANCH_KEYS.items():
+            if local.startswith(old):
+                state_dict[prefix + new + local[len(old) :]] = state_dict.pop(key)
+                renamed = True
+    if renamed:
+        state_dict.setdefault(prefix + "momentum_contrast.keys_synced", torch.ones((), dtype=torch.bool))
 
 
 def _build_head(name: str, input_dim: int, num_labels: int, head_kwargs: dict | None) -> nn.Module:

@@ -1,8 +1,8 @@
 """Trainer: AdamW with warmup and linear decay, validation with early stopping, atomic checkpoints, exact resume.
 
-One training step: tokens -> ``model(input_ids, attention_mask, labels=Y)`` -> ``loss.backward()`` -> clip ->
-optimizer and scheduler step -> momentum update of the key encoder. Under ``torch.distributed`` the model is wrapped
-in DistributedDataParallel, every rank reads its own shard of each epoch's permutation, and only rank 0 writes.
+One training step: tokens -> ``model(input_ids, attention_mask, labels=Y)`` (which also takes the key encoder's
+momentum step) -> ``loss.backward()`` -> clip -> optimizer and scheduler step. Under ``torch.distributed`` the model
+is wrapped in DistributedDataParallel, every rank reads its own shard of each epoch's permutation, and only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -178,7 +178,6 @@ class Trainer:
             nn.utils.clip_grad_norm_(_trainable(self.model), self.config.max_grad_norm)
         state["optimizer"].step()
         state["scheduler"].step()
-        self.model.momentum_step()
         return {name: float(value.detach()) for name, value in output.items() if value is not None}
 
     def _epoch_batches(self, epoch: int, num_docs: int) -> list[np.ndarray]:

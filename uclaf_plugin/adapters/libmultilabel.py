@@ -23,13 +23,12 @@ import warnings
 from types import ModuleType
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..heads import LabelAttentionHead, masked_mean_pool
+from ..contrastive import MomentumContrast
+from ..heads import LabelAttentionHead
 from ..losses import CACLLoss
-from ..memory import MultiLabelQueue, momentum_copy, momentum_update
-from ..model import CONTRASTIVE_MODES, ProjectionHead
+from ..positives import POSITIVES
 from .attentionxml import AttentionXMLStyle
 
 PAD_ID = 0
@@ -93,14 +92,15 @@ class LANNetwork(nn.Module):
 class UCLAFNetwork(LANNetwork):
     """:class:`LANNetwork` plus UCLAF's contrastive branch, trained as ``BCE + λ·CACL``.
 
-    In training mode with ``batch["label"]``: the key encoder (an EMA copy of the BiLSTM encoder and projection,
-    updated at the start of each such forward, MoCo style) encodes the same batch under other dropout masks;
-    ``CACLLoss(queries, Y, ref_emb=[keys; queue], ref_labels=[Y; queue labels])`` is computed, then the keys enter
-    the queue. Otherwise (evaluation, prediction) it is :class:`LANNetwork`. See the module docstring for how the
+    In training mode with ``batch["label"]``: :class:`~uclaf_plugin.contrastive.MomentumContrast` (the branch
+    :class:`~uclaf_plugin.model.UCLAF` uses) takes its EMA step, encodes the same batch with the key encoder under
+    other dropout masks and computes ``CACLLoss(queries, Y, ref_emb=[keys; queue], ref_labels=[Y; queue labels])``;
+    then the keys enter the queue. Otherwise (evaluation, prediction) it is :class:`LANNetwork`. See the module docstring for how the
     term reaches the loss.
 
     Args:
-        contrastive: positive definition of CACL (``"per_label"``, ``"any"``, ``"all"``, ``"jaccard"``).
+        contrastive: positive definition of CACL (``"per_label"``, ``"any"``, ``"all"``, ``"jaccard"``, or one added
+            with :func:`~uclaf_plugin.positives.register_positive`).
         lambda_, temperature: weight and τ of the contrastive term.
         queue_size: keys kept from earlier batches (0: none). ``momentum``: EMA coefficient of the key encoder.
         projection_dim: size of the contrastive embedding.
@@ -122,20 +122,18 @@ class UCLAFNetwork(LANNetwork):
         **lan_config,
     ):
         super().__init__(embed_vecs, num_classes, **lan_config)
-        if contrastive not in CONTRASTIVE_MODES:
-            raise ValueError(f"contrastive={contrastive!r} is not valid; choose one of {CONTRASTIVE_MODES}")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        if contrastive not in POSITIVES:
+            raise ValueError(f"contrastive={contrastive!r} is not valid; choose one of {sorted(POSITIVES)}")
         self.lambda_ = lambda_
-        self.momentum = momentum
         self.inject_contrastive_gradient = inject_contrastive_gradient
-        self.projection = ProjectionHead(self.encoder.output_dim, projection_dim)
-        self.key_encoder = momentum_copy(self.encoder)
-        self.key_projection = momentum_copy(self.projection)
-        self.contrastive_loss = CACLLoss(temperature=temperature, positives=contrastive)
-        self.queue = MultiLabelQueue(queue_size, projection_dim, num_classes) if queue_size > 0 else None
-        # LibMultiLabel may re-initialise weights after construction (init_weight): copy them at the first step.
-        self.register_buffer("keys_synced", torch.zeros((), dtype=torch.bool))
+        self.momentum_contrast = MomentumContrast(
+            self.encoder,
+            num_classes,
+            CACLLoss(temperature=temperature, positives=contrastive),
+            projection_dim=projection_dim,
+            queue_size=queue_size,
+            momentum=momentum,
+        )
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
         """``{"logits"}``; in training with ``batch["label"]`` also ``{"contrastive_loss"}`` (``λ·CACL``)."""
@@ -145,32 +143,11 @@ class UCLAFNetwork(LANNetwork):
         if not (self.training and batch.get("label") is not None):
             return {"logits": logits}
         labels = _labels(batch, logits.shape)
-        contrastive = self.lambda_ * self._cacl(features, mask, text, labels)
+        cacl = self.momentum_contrast(self.encoder, features, mask, text, text != PAD_ID, labels)
+        contrastive = self.lambda_ * cacl
         if self.inject_contrastive_gradient:
             return {"logits": add_gradient_of(logits, contrastive), "contrastive_loss": contrastive.detach()}
         return {"logits": logits, "contrastive_loss": contrastive}
-
-    def _cacl(self, features: Tensor, mask: Tensor, text: Tensor, labels: Tensor) -> Tensor:
-        queries = F.normalize(self.projection(masked_mean_pool(features, mask)).float(), dim=-1)
-        keys = self._keys(text)
-        ref_emb, ref_labels = keys, labels
-        if self.queue is not None and len(self.queue):
-            ref_emb = torch.cat([keys, self.queue.embeddings.to(keys.dtype)])
-            ref_labels = torch.cat([labels, self.queue.labels.to(labels.dtype)])
-        loss = self.contrastive_loss(queries, labels, ref_emb=ref_emb, ref_labels=ref_labels)
-        if self.queue is not None:
-            self.queue.enqueue(keys, labels)
-        return loss
-
-    @torch.no_grad()
-    def _keys(self, text: Tensor) -> Tensor:
-        momentum = self.momentum if bool(self.keys_synced) else 0.0
-        momentum_update(self.key_encoder, self.encoder, momentum)
-        momentum_update(self.key_projection, self.projection, momentum)
-        self.keys_synced.fill_(True)
-        self.key_encoder.train(self.training)
-        features, mask = self.key_encoder(text, text != PAD_ID)
-        return F.normalize(self.key_projection(masked_mean_pool(features, mask)).float(), dim=-1)
 
 
 class _AddGradientOf(torch.autograd.Function):
