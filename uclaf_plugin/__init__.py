@@ -5,6 +5,7 @@ Public API (imported lazily, so ``import uclaf_plugin`` stays cheap and the CLI 
 - :class:`CACLLoss`, :func:`cacl_loss`: the correlation-aware contrastive loss (a pytorch-metric-learning loss).
 - :class:`MultiLabelQueue`, :class:`MultiLabelCrossBatchMemory`, :func:`momentum_update`: cross-batch memory.
 - :class:`LabelAttentionHead`, :class:`DotLabelAttentionHead`, :class:`LinearHead`: classification heads.
+- :class:`MomentumContrast`: the contrastive branch (momentum key encoder, projection, queue, injected loss).
 - :class:`UCLAF`: encoder + head + contrastive branch.
 - :class:`UCLAFClassifier`: a scikit-learn / scikit-multilearn estimator.
 - :func:`load_dataset`, :func:`evaluate`.
@@ -23,6 +24,7 @@ _EXPORTS = {
     "LabelAttentionHead": "heads",
     "DotLabelAttentionHead": "heads",
     "LinearHead": "heads",
+    "MomentumContrast": "contrastive",
     "UCLAF": "model",
     "Trainer": "train",
     "UCLAFClassifier": "adapters.sklearn",
