@@ -55,6 +55,8 @@ LAYER_OF = {
     "uclaf_plugin.train": "training",
     "uclaf_plugin.training": "training",
     "uclaf_plugin.pipeline": "pipeline",
+    # label-specificity of a TextClassifier's attention: tensor maths plus a helper that pads through pipeline
+    "uclaf_plugin.specificity": "pipeline",
     "uclaf_plugin.adapters.linear": "baselines",  # TF-IDF linear models
     "uclaf_plugin.baselines": "baselines",
     "uclaf_plugin.adapters.sklearn": "integrations",  # scikit-learn / scikit-multilearn estimator
