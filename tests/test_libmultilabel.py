@@ -189,3 +189,19 @@ def test_libmultilabel_init_model_builds_and_trains_uclaf():
     assert logits.shape == (6, LABELS)
     loss.backward()
     assert model.network.momentum_contrast.projection[0].weight.grad.abs().sum() > 0
+
+
+def test_a_registered_positive_definition_trains_the_network():
+    from uclaf_plugin.positives import POSITIVES, any_label, register_positive
+
+    register_positive("test_any_copy", lambda labels, refs: any_label(labels, refs))
+    try:
+        outputs = []
+        for name in ("test_any_copy", "any"):
+            torch.manual_seed(0)
+            network = UCLAFNetwork(embed_vecs(), LABELS, contrastive=name, queue_size=8, **SMALL).train()
+            outputs.append([network(word_batch(4, seed))["contrastive_loss"] for seed in (1, 2)])
+        torch.testing.assert_close(outputs[0], outputs[1])
+        assert all(value > 0 for value in outputs[0])
+    finally:
+        del POSITIVES["test_any_copy"]

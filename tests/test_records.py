@@ -71,3 +71,20 @@ def test_the_committed_csv_is_the_committed_records(csv_file, tmp_path):
     records = RESULTS / Path(csv_file).parent / "records" / Path(csv_file).name.replace(".csv", ".jsonl")
     report(records, tmp_path / "rows.csv")
     assert (tmp_path / "rows.csv").read_text() == (RESULTS / csv_file).read_text()
+
+
+def test_report_command_collects_records_and_writes_the_csv_from_them(tmp_path):
+    from typer.testing import CliRunner
+
+    from uclaf_plugin.cli import app
+
+    runs = tmp_path / "runs"
+    _finished_run(runs, 0, 0.5)
+    records, rows = tmp_path / "records" / "aapd.jsonl", tmp_path / "aapd.csv"
+    invoke = CliRunner().invoke
+    collected = invoke(app, ["report", "--runs", str(runs / "aapd"), "--records", str(records)])
+    assert collected.exit_code == 0, collected.output
+    assert [r["folder"].split("/")[:2] for r in read_records(records)] == [["aapd", "uclaf"]]
+    tabled = invoke(app, ["report", "--runs", str(records), "--csv", str(rows)])
+    assert tabled.exit_code == 0, tabled.output
+    assert "| 50.00 |" in tabled.output and rows.read_text().splitlines()[1].startswith("uclaf,0,50.0,")
