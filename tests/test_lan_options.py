@@ -27,7 +27,7 @@ def test_bad_lan_options_raise(overrides, word):
         build_spec("aapd", "uclaf", overrides=overrides)
 
 
-def test_a_lan_run_records_label_specificity_and_draws_word_attention(tmp_path):
+def test_a_shortlisted_lan_run_records_label_specificity_and_draws_word_attention(tmp_path):
     import json
     import math
 
@@ -37,9 +37,11 @@ def test_a_lan_run_records_label_specificity_and_draws_word_attention(tmp_path):
 
     folder, png = tmp_path / "run", tmp_path / "attention.png"
     fast = ["--dataset", "synthetic", "--epochs", "1", "--limit-train", "48", "--max-length", "24", "--quiet"]
-    args = ["run", "--method", "xmlcnn+lan", *fast, "--lan-scoring", "per_label_v", "--output", str(folder)]
+    options = ["--lan-scoring", "per_label_v", "--shortlist-size", "3"]
+    args = ["run", "--method", "xmlcnn+lan", *fast, *options, "--output", str(folder)]
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    assert json.loads((folder / "config.json").read_text())["model"]["head_kwargs"]["shortlist_size"] == 3
     stats = json.loads((folder / "metrics.json").read_text())["attention_specificity"]
     assert 0 < stats["attention_docs"] <= 256
     assert 0 <= stats["attention_js"] <= math.log(2) and 0 <= stats["attention_argmax_differs"] <= 1
@@ -59,3 +61,32 @@ def test_word_pieces_merge_into_words_with_summed_attention():
     )
     assert words == ["[CLS]", "attention", "is", "unwanted"]
     np.testing.assert_allclose(weights, [[0.1, 0.3, 0.1, 0.5]])
+
+
+def test_uclaf_trains_a_shortlisted_head_through_its_own_loss():
+    import torch
+
+    from uclaf_plugin.heads import LabelAttentionHead
+    from uclaf_plugin.model import UCLAF
+
+    class Embed(torch.nn.Module):
+        output_dim = 8
+
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(20, 8)
+
+        def forward(self, input_ids, attention_mask):
+            return self.embedding(input_ids), attention_mask
+
+    torch.manual_seed(0)
+    model = UCLAF(Embed(), 6, contrastive=None, head_kwargs={"attention_dim": 4, "shortlist_size": 2}).eval()
+    input_ids, mask = torch.randint(20, (3, 5)), torch.ones(3, 5, dtype=torch.long)
+    labels = torch.zeros(3, 6)
+    labels[:, 4] = 1
+    loss = model(input_ids, mask, labels=labels)["loss"]
+    assert isinstance(model.head, LabelAttentionHead) and model.head.proposal is not None
+    features, feature_mask = model.encoder(input_ids, mask)
+    torch.testing.assert_close(loss, model.head.loss(features, feature_mask, labels))
+    loss.backward()
+    assert model.head.proposal.weight.grad.abs().sum() > 0 and model.encoder.embedding.weight.grad is not None

@@ -63,6 +63,13 @@ LanScoring = Annotated[
         " multiplicative (label ⊙ token inside tanh); see LabelAttentionHead."
     ),
 ]
+ShortlistSize = Annotated[
+    int | None,
+    typer.Option(
+        help="LAN attends over each document's top-C labels of a jointly trained proposal scorer (large label"
+        " spaces); default: every label."
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Seeds = Annotated[str, typer.Option(help="Comma-separated seeds; tables show mean ± std.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
@@ -157,6 +164,7 @@ def run(
     label_init: LabelInit = None,
     key_precision: KeyPrecision = None,
     lan_scoring: LanScoring = None,
+    shortlist_size: ShortlistSize = None,
     seed: Seed = 0,
     device: Device = "auto",
     output: Annotated[
@@ -194,6 +202,7 @@ def run(
         label_init=label_init,
         key_precision=key_precision,
         lan_scoring=lan_scoring,
+        shortlist_size=shortlist_size,
     )
     metrics, folder = commands.run(
         dataset,

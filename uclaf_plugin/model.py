@@ -121,9 +121,11 @@ class UCLAF(nn.Module):
         features, mask = self.encoder(input_ids, attention_mask)
         if labels is None:
             return self.head(features, mask, return_attention=return_attention)
-        logits = self.head(features, mask)
         targets = labels if is_sparse(labels) else labels.float()
-        bce = multi_hot_bce(logits.float(), targets)
+        if hasattr(self.head, "loss"):  # a head that owns its training loss (LAN: shortlisted candidates' BCE)
+            bce = self.head.loss(features, mask, targets)
+        else:
+            bce = multi_hot_bce(self.head(features, mask).float(), targets)
         if self.momentum_contrast is None:
             return {"loss": bce, "bce": bce.detach(), "contrastive": None}
         view_ids, view_mask = make_view(

@@ -194,6 +194,8 @@ stage_lan_variants() {
 stage_benchmarks() {  # speed: ratios against a named alternative, measured in the same run
   $PYTHON benchmarks/train_throughput.py --quick
   $PYTHON benchmarks/lan_readout.py
+  $PYTHON benchmarks/shortlist_attention.py --scoring paper   # docs/results/perf_shortlist_attention.md
+  $PYTHON benchmarks/shortlist_attention.py --scoring multiplicative
 }
 
 for stage in "${@:-linear aapd aapd-ablate reuters goemotions collect}"; do

@@ -87,7 +87,12 @@ def _label_rows(classifier, logits: torch.Tensor, true: list[str], top: int) -> 
 
 
 def attention_figure(
-    run_dir: Path, output: Path | None, docs: int, data_dir=None, top_labels: int = 4, words: int = MAX_WORDS_SHOWN
+    run_dir: Path,
+    output: Path | None,
+    docs: int,
+    data_dir=None,
+    top_labels: int = 4,
+    words: int = MAX_WORDS_SHOWN,
 ) -> Path:
     """Figure 3 on real documents: for each of the first ``docs`` test documents, the attention of its
     ``top_labels`` highest-scoring labels over its words (word pieces merged, their weights summed).
@@ -111,7 +116,9 @@ def attention_figure(
         raise ValueError(f"the head of {run_dir} has no label attention; use a run with --head lan or dot")
     logits, attention = output_pair
     plt = _pyplot()
-    figure, axes = plt.subplots(len(texts), 1, figsize=(13, 1.6 + 0.45 * top_labels * len(texts)), squeeze=False)
+    figure, axes = plt.subplots(
+        len(texts), 1, figsize=(13, 1.6 + 0.45 * top_labels * len(texts)), squeeze=False
+    )
     for row, axis in enumerate(axes[:, 0]):
         rows, names = _label_rows(classifier, logits[row].float(), true_labels[row], top_labels)
         tokens = classifier.tokenizer.convert_ids_to_tokens(ids[row])

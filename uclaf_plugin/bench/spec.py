@@ -16,7 +16,7 @@ from ..train import TrainConfig
 from .presets import ENCODER_LR, dataset_settings, method_recipe
 
 # LAN-only options -> (LabelAttentionHead argument, its default: left out of head_kwargs, so the hash stays).
-HEAD_OPTIONS = {"lan_scoring": ("scoring", "paper")}
+HEAD_OPTIONS = {"lan_scoring": ("scoring", "paper"), "shortlist_size": ("shortlist_size", None)}
 MODEL_OVERRIDES = {
     "max_length",
     "lambda_",
@@ -166,7 +166,7 @@ def _model_config(recipe: dict, dataset_model: dict, overrides: dict) -> ModelCo
 
 
 def _apply_head_options(values: dict) -> None:
-    """Move the LAN options (``--lan-scoring``) from ``values`` into its ``head_kwargs``."""
+    """Move the LAN options (``--lan-scoring``, ``--shortlist-size``) from ``values`` into its ``head_kwargs``."""
     for option, (argument, default) in HEAD_OPTIONS.items():
         if option not in values:
             continue
@@ -209,5 +209,7 @@ def _check_overrides(overrides: dict) -> None:
         raise ValueError(
             f"--lan-scoring must be one of {', '.join(SCORINGS)}, got {overrides['lan_scoring']!r}"
         )
+    if "shortlist_size" in overrides and overrides["shortlist_size"] < 1:
+        raise ValueError(f"--shortlist-size must be at least 1, got {overrides['shortlist_size']}")
     if "queue_size" in overrides and overrides["queue_size"] < 0:
         raise ValueError(f"--queue-size must not be negative, got {overrides['queue_size']}")

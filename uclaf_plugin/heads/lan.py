@@ -6,8 +6,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import ACTIVATIONS, _bool_mask, _check_features, _check_positive, masked_softmax
+from ..sparse_labels import label_coordinates, multi_hot_bce
+from .common import (
+    ACTIVATIONS,
+    _bool_mask,
+    _check_features,
+    _check_positive,
+    masked_mean_pool,
+    masked_softmax,
+)
 from .scores import label_token_scores
+from .shortlist import merge_logits, shortlist_candidates
 
 SCORINGS = {"paper": ("add", False), "per_label_v": ("add", True), "multiplicative": ("mul", False)}
 """``scoring`` name -> (label-token interaction, one scoring vector per label)."""
@@ -22,6 +31,10 @@ def _initial_label_embedding(label_init: Tensor | None, num_labels: int, input_d
             f"label_init must have shape (num_labels={num_labels}, label_dim); got {tuple(label_init.shape)}"
         )
     return label_init.detach().clone().to(torch.get_default_dtype())
+
+
+def _at_least_float32(tensor: Tensor) -> Tensor:
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
 
 
 def _activation(name: str) -> nn.Module:
@@ -64,6 +77,15 @@ class LabelAttentionHead(nn.Module):
     largest chunk whose ``(chunk, tokens, attention_dim)`` block fits :data:`CHUNK_BUDGET_BYTES`); the chunk
     size never changes the logits (bit for bit when ``attention_dim`` is a multiple of 16: CPU kernels round
     the tail of a vector loop differently). Padding tokens are never scored, so padding does not change them.
+
+    ``shortlist_size=C`` (issue 20) adds a proposal scorer, ``proposal(mean-pooled features)`` (linear, ``L``
+    outputs), that picks each document's top-``C`` candidate labels; attention and readout run on those only,
+    ``O(B·T·C·a)`` instead of ``O(B·T·L·a)``. The call still returns logits ``(B, L)``: candidates keep their
+    LAN logit and rank above every non-candidate, which ranks by its proposal score (see
+    :func:`~uclaf_plugin.heads.shortlist.merge_logits`). Train with :meth:`loss`, which puts each document's
+    true labels among its candidates. With ``C >= L`` the logits equal the exact head's; ``None`` (default) is
+    the exact head, without a proposal scorer.
+
     Raises ``ValueError`` on a non-positive size, an unknown ``scoring`` or ``activation``, or a
     ``label_init`` of the wrong shape.
     """
@@ -80,6 +102,7 @@ class LabelAttentionHead(nn.Module):
         activation: str = "relu",
         label_readout: bool = True,
         scoring: str = "paper",
+        shortlist_size: int | None = None,
     ):
         super().__init__()
         _check_positive(
@@ -88,9 +111,10 @@ class LabelAttentionHead(nn.Module):
             attention_dim=attention_dim,
             hidden_dim=hidden_dim,
             label_chunk_size=label_chunk_size,
+            shortlist_size=shortlist_size,
         )
         self.input_dim, self.num_labels, self.label_chunk_size = input_dim, num_labels, label_chunk_size
-        self.scoring = scoring
+        self.scoring, self.shortlist_size = scoring, shortlist_size
         self.label_embedding = nn.Parameter(_initial_label_embedding(label_init, num_labels, input_dim))
         label_dim = self.label_embedding.shape[1]
         hidden_dim = hidden_dim or input_dim
@@ -110,6 +134,7 @@ class LabelAttentionHead(nn.Module):
             if label_readout
             else None
         )
+        self.proposal = nn.Linear(input_dim, num_labels) if shortlist_size is not None else None
 
     def scoring_vectors(self, labels: Tensor | None = None) -> Tensor:
         """``v`` as ``(a,)`` when shared, else the rows ``(n, a)`` of ``labels`` (all labels when ``None``)."""
@@ -130,21 +155,75 @@ class LabelAttentionHead(nn.Module):
         return full.view(self.num_labels, batch, length).transpose(0, 1)
 
     def forward(self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False):
-        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)`` [, attention (B, L, T)]."""
+        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)`` [, attention (B, L, T)].
+
+        Shortlisted, the attention rows of non-candidates are 0."""
         _check_features(features, self.input_dim)
         mask = _bool_mask(features, mask)
-        scores = self.attention_scores(features, mask)
-        attention = masked_softmax(scores, mask).to(features.dtype)
+        if self.proposal is not None:
+            proposal = self.proposal(masked_mean_pool(features, mask))
+            candidates = shortlist_candidates(proposal, self.shortlist_size)
+            logits, attention = self._candidate_logits(features, mask, candidates)
+            logits = merge_logits(logits, candidates, proposal)
+            if return_attention:
+                full = attention.new_zeros(features.shape[0], self.num_labels, features.shape[1])
+                attention = full.scatter(1, candidates.unsqueeze(-1).expand_as(attention), attention)
+            return (logits, attention) if return_attention else logits
+        attention = masked_softmax(self.attention_scores(features, mask), mask).to(features.dtype)
         logits = self._classify(torch.bmm(attention, features))
         return (logits, attention) if return_attention else logits
 
-    def _classify(self, context: Tensor) -> Tensor:
+    def loss(self, features: Tensor, mask: Tensor | None, targets: Tensor) -> Tensor:
+        """The head's training loss (the BCE term of the paper's total loss) for multi-hot ``targets (B, L)``, dense or
+        torch sparse (COO/CSR).
+
+        Exact head: mean BCE of the logits over every label. Shortlisted: mean BCE over each document's candidates
+        (its true labels among them) plus the proposal scorer's mean BCE over every label.
+        """
+        _check_features(features, self.input_dim)
+        mask = _bool_mask(features, mask)
+        if self.proposal is None:
+            return multi_hot_bce(_at_least_float32(self(features, mask)), targets)
+        proposal = self.proposal(masked_mean_pool(features, mask))
+        rows, columns = label_coordinates(targets, "targets")
+        positive = torch.zeros(proposal.shape, dtype=torch.bool, device=proposal.device)
+        positive[rows.to(proposal.device), columns.to(proposal.device)] = True
+        candidates = shortlist_candidates(proposal, self.shortlist_size, positive)
+        logits, _ = self._candidate_logits(features, mask, candidates)
+        logits, proposal = _at_least_float32(logits), _at_least_float32(proposal)
+        candidate_loss = F.binary_cross_entropy_with_logits(
+            logits, positive.gather(1, candidates).to(logits.dtype)
+        )
+        return candidate_loss + multi_hot_bce(proposal, targets)
+
+    def _candidate_logits(self, features: Tensor, mask: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor]:
+        """LAN logits and attention ``(B, C[, T])`` of each document's ``candidates (B, C)``, one document at
+        a time (each has its own labels)."""
+        interaction = SCORINGS[self.scoring][0]
+        tokens = self.token_proj(features)  # (B, T, a)
+        labels = self.label_proj(self.label_embedding[candidates]).to(tokens.dtype)  # (B, C, a)
+        scores = tokens.new_zeros(*candidates.shape, features.shape[1])
+        for row in range(features.shape[0]):
+            real = mask[row]
+            if real.any():
+                v = self.scoring_vectors(candidates[row]).to(tokens.dtype)
+                chunk = self.label_chunk_size
+                scores[row][:, real] = label_token_scores(
+                    tokens[row][real], labels[row], v, chunk, interaction
+                )
+        attention = masked_softmax(scores, mask).to(features.dtype)
+        return self._classify(torch.bmm(attention, features), candidates), attention
+
+    def _classify(self, context: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Logits of ``context (B, n, d)``: every label (``labels=None``, ``n = L``) or ``labels (B, n)``."""
         # FC1([l_k; c_k]) = A l_k + C c_k + b: the label half is the same for every document; compute it once.
         label_dim = self.label_embedding.shape[1]
         weight_label, weight_context = self.fc1.weight.split([label_dim, self.input_dim], dim=1)
-        label_part = F.linear(self.label_embedding, weight_label, self.fc1.bias)
+        embedding = self.label_embedding if labels is None else self.label_embedding[labels]
+        label_part = F.linear(embedding, weight_label, self.fc1.bias)
         hidden = self.activation(F.linear(context, weight_context) + label_part.to(context.dtype))
         logits = self.fc2(self.dropout(hidden)).squeeze(-1)
         if self.label_readout is not None:
-            logits = logits + (context * self.label_readout.to(context.dtype)).sum(-1)
+            readout = self.label_readout if labels is None else self.label_readout[labels]
+            logits = logits + (context * readout.to(context.dtype)).sum(-1)
         return logits

@@ -1,0 +1,127 @@
+"""Shortlisted label attention (issue 20): LabelAttentionHead(..., shortlist_size=C) against the exact head."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from uclaf_plugin.heads import SCORINGS, LabelAttentionHead
+from uclaf_plugin.heads.common import masked_mean_pool
+
+B, T, D, L = 4, 7, 8, 9
+
+
+def inputs():
+    torch.manual_seed(0)
+    features = torch.randn(B, T, D, dtype=torch.float64)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    mask[1, 5:] = False
+    mask[3, 2:] = False
+    return features, mask
+
+
+def heads(shortlist_size, scoring="paper", chunk=None):
+    """A shortlisted head and the exact head with the same LAN weights."""
+    torch.manual_seed(1)
+    kwargs = dict(attention_dim=16, hidden_dim=5, scoring=scoring, label_chunk_size=chunk)
+    shortlisted = LabelAttentionHead(D, L, shortlist_size=shortlist_size, **kwargs).double().eval()
+    exact = LabelAttentionHead(D, L, **kwargs).double().eval()
+    exact.load_state_dict(
+        {k: v for k, v in shortlisted.state_dict().items() if not k.startswith("proposal.")}
+    )
+    return shortlisted, exact
+
+
+def proposal_scores(head, features, mask):
+    return head.proposal(masked_mean_pool(features, mask))
+
+
+@pytest.mark.parametrize("scoring", list(SCORINGS))
+@pytest.mark.parametrize("size", [L, L + 5])
+def test_a_shortlist_of_every_label_equals_the_exact_head(scoring, size):
+    shortlisted, exact = heads(size, scoring, chunk=2)
+    features, mask = inputs()
+    logits, attention = shortlisted(features, mask, return_attention=True)
+    expected_logits, expected_attention = exact(features, mask, return_attention=True)
+    torch.testing.assert_close(logits, expected_logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(attention, expected_attention, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("scoring", list(SCORINGS))
+def test_candidates_keep_their_exact_logit_and_rank_above_the_rest_in_proposal_order(scoring):
+    size = 3
+    shortlisted, exact = heads(size, scoring)
+    features, mask = inputs()
+    logits, attention = shortlisted(features, mask, return_attention=True)
+    expected, expected_attention = exact(features, mask, return_attention=True)
+    proposal = proposal_scores(shortlisted, features, mask)
+    for row in range(B):
+        candidates = torch.topk(proposal[row], size).indices
+        others = torch.tensor([k for k in range(L) if k not in candidates.tolist()])
+        torch.testing.assert_close(logits[row, candidates], expected[row, candidates], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(attention[row, candidates], expected_attention[row, candidates])
+        assert torch.all(attention[row, others] == 0)
+        assert logits[row, others].max() < min(logits[row, candidates].min(), 0)
+        assert torch.equal(torch.argsort(logits[row, others]), torch.argsort(proposal[row, others]))
+
+
+def test_loss_puts_true_labels_among_candidates_and_adds_the_proposal_bce():
+    size = 3
+    shortlisted, exact = heads(size)
+    features, mask = inputs()
+    targets = torch.zeros(B, L, dtype=torch.float64)
+    targets[0, [0, 8]] = 1
+    targets[1, 4] = 1
+    targets[2, [1, 2, 3]] = 1
+    proposal = proposal_scores(shortlisted, features, mask)
+    exact_logits = exact(features, mask)
+    expected = F.binary_cross_entropy_with_logits(proposal, targets)
+    candidate_terms = []
+    for row in range(B):
+        true = targets[row].nonzero().squeeze(1).tolist()
+        rest = [k for k in torch.argsort(proposal[row], descending=True).tolist() if k not in true]
+        candidates = torch.tensor((true + rest)[:size])
+        candidate_terms.append(
+            F.binary_cross_entropy_with_logits(
+                exact_logits[row, candidates], targets[row, candidates], reduction="sum"
+            )
+        )
+    expected = expected + torch.stack(candidate_terms).sum() / (B * size)
+    torch.testing.assert_close(shortlisted.loss(features, mask, targets), expected)
+    sparse = shortlisted.loss(features, mask, targets.to_sparse_csr())
+    torch.testing.assert_close(sparse, expected)
+
+
+def test_exact_head_loss_is_the_bce_of_its_logits():
+    _, exact = heads(None)
+    features, mask = inputs()
+    targets = (torch.rand(B, L) < 0.3).double()
+    expected = F.binary_cross_entropy_with_logits(exact(features, mask), targets)
+    torch.testing.assert_close(exact.loss(features, mask, targets), expected)
+
+
+@pytest.mark.parametrize("scoring", list(SCORINGS))
+def test_shortlisted_head_ignores_padding_and_chunk_size(scoring):
+    shortlisted, _ = heads(4, scoring, chunk=1)
+    features, mask = inputs()
+    logits = shortlisted(features, mask)
+    noisy = features.masked_fill(~mask[..., None], 1e3)
+    longer = torch.cat([noisy, torch.randn(B, 3, D, dtype=features.dtype)], dim=1)
+    longer_mask = torch.cat([mask, torch.zeros(B, 3, dtype=torch.bool)], dim=1)
+    torch.testing.assert_close(shortlisted(longer, longer_mask), logits, rtol=1e-12, atol=1e-12)
+    shortlisted.label_chunk_size = 3
+    assert torch.equal(shortlisted(features, mask), logits)
+
+
+def test_shortlisted_loss_gradcheck():
+    shortlisted, _ = heads(3, "per_label_v")
+    shortlisted.activation = torch.nn.Tanh()
+    features, mask = inputs()
+    targets = torch.zeros(B, L)
+    targets[:, 2] = 1
+    features.requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: shortlisted.loss(x, mask, targets), (features,))
+
+
+def test_bad_shortlist_size_raises():
+    with pytest.raises(ValueError, match="shortlist_size"):
+        LabelAttentionHead(D, L, shortlist_size=0)
