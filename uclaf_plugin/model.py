@@ -122,7 +122,8 @@ class UCLAF(nn.Module):
         if labels is None:
             return self.head(features, mask, return_attention=return_attention)
         targets = labels if is_sparse(labels) else labels.float()
-        if hasattr(self.head, "loss"):  # a head that owns its training loss (LAN: shortlisted candidates' BCE)
+        # a head may own its training loss (LAN: the shortlisted candidates' BCE plus its proposal scorer's)
+        if hasattr(self.head, "loss"):
             bce = self.head.loss(features, mask, targets)
         else:
             bce = multi_hot_bce(self.head(features, mask).float(), targets)
