@@ -28,7 +28,9 @@ def variant_name(spec: dict) -> str:
     model = spec["model"]
     if model["head"] != "lan":
         return model["head"]
-    return f"lan {model['head_kwargs'].get('scoring', 'paper')}"
+    kwargs = model["head_kwargs"]
+    shortlist = f", shortlist {kwargs['shortlist_size']}" if kwargs.get("shortlist_size") else ""
+    return f"lan {kwargs.get('scoring', 'paper')}{shortlist}"
 
 
 def records(source: Path) -> list[dict]:
