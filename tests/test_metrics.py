@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.metrics import f1_score
 
-from uclaf_plugin.metrics import evaluate, jain_propensities, top_k
+from uclaf_plugin.metrics import evaluate, jain_propensities, label_groups, top_k
 
 # Document 0 ranks labels 0, 2, 3, 1 and has labels {0, 3}: hits 1, 0, 1.
 # Document 1 ranks labels 1, 2, 0, 3 and has label {2}: hits 0, 1, 0.
@@ -27,6 +27,14 @@ def test_hand_computed_precision_and_ndcg():
     expected_ndcg3 = (1.5 / (1 + 1 / math.log2(3)) + 1 / math.log2(3)) / 2
     assert result["nDCG@3"] == pytest.approx(expected_ndcg3)
     assert (result["n_docs"], result["n_skipped"]) == (2, 1)
+
+
+def test_hand_computed_r_precision():
+    result = evaluate(SCORES, TARGETS, ks=(1, 3))
+    # doc 0 (2 true labels): 1 hit in top 1 -> 1/1; 2 hits in top 3 -> 2/min(3, 2) = 1
+    # doc 1 (1 true label): 0 hits in top 1 -> 0; 1 hit in top 3 -> 1/min(3, 1) = 1
+    assert result["RP@1"] == pytest.approx((1 + 0) / 2)
+    assert result["RP@3"] == pytest.approx((1 + 1) / 2)
 
 
 def test_hand_computed_propensity_scored_precision():
@@ -50,7 +58,7 @@ def test_hand_computed_f1_at_threshold():
 
 def reference_metrics(scores, targets, ks, propensities):
     """Straightforward per-document loops: rank by (-score, index), then the textbook formulas."""
-    out = {f"{name}@{k}": 0.0 for name in ("P", "nDCG") for k in ks}
+    out = {f"{name}@{k}": 0.0 for name in ("P", "RP", "nDCG") for k in ks}
     psp_gain = dict.fromkeys(ks, 0.0)
     psp_best = dict.fromkeys(ks, 0.0)
     docs = 0
@@ -64,6 +72,7 @@ def reference_metrics(scores, targets, ks, propensities):
         for k in ks:
             top = ranking[:k]
             out[f"P@{k}"] += sum(j in truth for j in top) / k
+            out[f"RP@{k}"] += sum(j in truth for j in top) / min(k, len(truth))
             dcg = sum(1 / math.log2(r + 2) for r, j in enumerate(top) if j in truth)
             ideal = sum(1 / math.log2(r + 2) for r in range(min(k, len(truth))))
             out[f"nDCG@{k}"] += dcg / ideal
@@ -88,6 +97,40 @@ def test_matches_a_slow_reference_loop_on_random_data(kind):
         assert result[key] == pytest.approx(value), key
     assert result["n_docs"] + result["n_skipped"] == n
     assert result["n_skipped"] == int((targets.sum(axis=1) == 0).sum())
+
+
+def test_label_groups_follow_the_lmtc_thresholds():
+    groups = label_groups([0, 1, 50, 51, 400, 0])
+    assert groups["frequent"].tolist() == [3, 4]
+    assert groups["few"].tolist() == [1, 2]
+    assert groups["zero"].tolist() == [0, 5]
+    with pytest.raises(ValueError, match="3 non-negative"):
+        label_groups([1, 2], num_labels=3)
+
+
+def test_group_metrics_match_the_reference_on_the_group_columns_only():
+    rng = np.random.default_rng(4)
+    n, num_labels = 120, 9
+    scores = rng.normal(size=(n, num_labels))
+    targets = rng.random((n, num_labels)) < 0.25
+    counts = np.array([0, 3, 80, 51, 50, 0, 200, 1, 7])
+    propensities = rng.uniform(0.2, 1.0, num_labels)
+    result = evaluate(scores, sp.csr_matrix(targets), propensities=propensities, label_counts=counts)
+    for group, columns in {"frequent": [2, 3, 6], "few": [1, 4, 7, 8], "zero": [0, 5]}.items():
+        expected = reference_metrics(
+            scores[:, columns], targets[:, columns], (1, 3, 5), propensities[columns]
+        )
+        for key, value in expected.items():
+            assert result[f"{group}/{key}"] == pytest.approx(value), (group, key)
+        assert result[f"{group}/n_docs"] == int(targets[:, columns].any(axis=1).sum())
+        assert result[f"{group}/n_labels"] == len(columns)
+    assert result["P@1"] == pytest.approx(reference_metrics(scores, targets, (1,), propensities)["P@1"])
+
+
+def test_a_group_without_true_labels_is_left_out():
+    result = evaluate(SCORES, TARGETS, ks=(1,), label_counts=[100, 0, 100, 100])  # label 1 never true
+    assert "frequent/P@1" in result and not any(key.startswith("zero/") for key in result)
+    assert not any(key.startswith("few/") for key in result)
 
 
 def test_f1_matches_sklearn_on_evaluated_documents():
@@ -121,9 +164,10 @@ def test_sparse_dense_numpy_and_torch_inputs_agree():
 def test_row_blocks_do_not_change_the_result(monkeypatch):
     rng = np.random.default_rng(3)
     scores, targets = rng.random((500, 30)), rng.random((500, 30)) < 0.1
-    whole = evaluate(scores, targets, propensities=np.full(30, 0.3), threshold=0.5)
+    counts = rng.integers(0, 100, 30)
+    whole = evaluate(scores, targets, propensities=np.full(30, 0.3), threshold=0.5, label_counts=counts)
     monkeypatch.setattr("uclaf_plugin.metrics.BLOCK_ROWS", 7)
-    blocked = evaluate(scores, targets, propensities=np.full(30, 0.3), threshold=0.5)
+    blocked = evaluate(scores, targets, propensities=np.full(30, 0.3), threshold=0.5, label_counts=counts)
     assert blocked == pytest.approx(whole)
 
 

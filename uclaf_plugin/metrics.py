@@ -1,9 +1,11 @@
-"""Ranking and classification metrics for multi-label scores: P@k, nDCG@k, PSP@k, micro/macro F1.
+"""Ranking and classification metrics for multi-label scores: P@k, RP@k, nDCG@k, PSP@k, micro/macro F1.
 
 Conventions:
 
 - Ranking: labels are ranked by score, ties broken by the lower label index (deterministic).
-- ``P@k`` divides the hits in the top k by k. ``nDCG@k`` divides DCG@k by the ideal DCG over
+- ``P@k`` divides the hits in the top k by k. ``RP@k`` (R-Precision@k, Chalkidis et al. 2019, ACL,
+  Section 5) divides them by ``min(k, |y|)``, so a document with fewer than k true labels can still
+  reach 1. ``nDCG@k`` divides DCG@k by the ideal DCG over
   ``min(k, |y|)`` true labels (pyxclib / AttentionXML).
 - ``PSP@k`` (Jain et al. 2016) weighs each hit by its inverse propensity and, as pyxclib does, divides
   the total by the best total achievable (each document's k true labels of highest inverse propensity).
@@ -11,6 +13,10 @@ Conventions:
   the per-label F1 over all labels, 0 for a label with no true and no predicted positive (as
   ``sklearn.metrics.f1_score(average="macro", zero_division=0)``).
 - Documents without a true label are left out of every metric and counted in ``n_skipped``.
+- Label groups (given the train documents per label): ``frequent`` (more than 50), ``few`` (1-50) and
+  ``zero`` (none), as in the LMTC literature (Chalkidis et al. 2019; Rios and Kavuluru 2018). A group's
+  metrics rank only that group's labels and evaluate the documents with a true label in it (the
+  ``lmtc-eurlex57k`` evaluation); they are reported as ``"<group>/<metric>"`` keys.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import scipy.sparse as sp
 
 BLOCK_ROWS = 2048
 BLOCK_SCORES = 2**24  # fewer rows per block for wide label spaces; true labels stay sparse throughout
+FEW_SHOT_MAX = 50  # a label with 1..50 train documents is few-shot, with more it is frequent
+LABEL_GROUPS = ("frequent", "few", "zero")
 
 
 def evaluate(
@@ -30,27 +38,65 @@ def evaluate(
     ks: Sequence[int] = (1, 3, 5),
     propensities=None,
     threshold: float | None = None,
+    label_counts=None,
 ) -> dict[str, float]:
     """Metrics of ``scores (n, L)`` against multi-hot ``targets (n, L)``.
 
-    ``scores``: numpy or torch; ``targets``: dense numpy/torch or scipy sparse. ``propensities``:
+    ``scores``: numpy or torch; ``targets``: dense numpy/torch or scipy sparse (kept sparse). ``propensities``:
     ``(L,)`` label propensities in (0, 1] (see `jain_propensities`) to add ``PSP@k``. ``threshold``:
-    add ``micro-F1`` and ``macro-F1`` (e.g. 0.5 for probabilities). Returns fractions in [0, 1] plus
-    ``n_docs`` (evaluated) and ``n_skipped`` (documents without a true label). Rows are processed in
-    blocks, so memory stays bounded for large ``n``.
+    add ``micro-F1`` and ``macro-F1`` (e.g. 0.5 for probabilities). ``label_counts``: ``(L,)`` train
+    documents per label, to add every metric per label group as ``"frequent/P@1"``, ``"few/RP@5"``,
+    ``"zero/nDCG@5"``... (see `label_groups`; a group with no true label in ``targets`` is left out).
+    Returns fractions in [0, 1] plus ``n_docs`` (evaluated) and ``n_skipped`` (documents without a true
+    label), and per group ``"<group>/n_docs"`` and ``"<group>/n_labels"``. Rows are processed in blocks, so
+    memory stays bounded for large ``n``. Raises ValueError on bad shapes or values.
     """
     scores = _as_scores(scores)
     targets = _as_targets(targets, scores.shape)
     ks = _check_ks(ks)
     inverse = _inverse_propensities(propensities, scores.shape[1])
-    rows = np.flatnonzero(np.diff(targets.indptr) > 0)
-    if rows.size == 0:
+    if not np.diff(targets.indptr).any():
         raise ValueError("targets: no document has a true label, so there is nothing to evaluate")
-    totals = _Totals(ks, scores.shape[1], inverse is not None, threshold is not None)
-    block_rows = max(1, min(BLOCK_ROWS, BLOCK_SCORES // scores.shape[1]))
+    out = _evaluate_columns(scores, targets, None, ks, inverse, threshold)
+    if label_counts is not None:
+        for group, columns in label_groups(label_counts, scores.shape[1]).items():
+            if columns.size and targets[:, columns].nnz:
+                result = _evaluate_columns(scores, targets, columns, ks, inverse, threshold)
+                result["n_labels"] = int(columns.size)
+                out.update({f"{group}/{name}": value for name, value in result.items()})
+    return out
+
+
+def label_groups(label_counts, num_labels: int | None = None) -> dict[str, np.ndarray]:
+    """Column indices of the ``frequent`` (> 50 train documents), ``few`` (1-50) and ``zero`` (0) labels.
+
+    ``label_counts``: ``(L,)`` non-negative train documents per label; ``num_labels``: the expected ``L``.
+    Raises ValueError on a wrong shape or a negative count.
+    """
+    counts = np.asarray(label_counts).ravel()
+    if counts.ndim != 1 or (num_labels is not None and counts.size != num_labels) or (counts < 0).any():
+        raise ValueError(
+            f"label_counts must hold {num_labels or 'L'} non-negative train document counts, one per label"
+        )
+    return {
+        "frequent": np.flatnonzero(counts > FEW_SHOT_MAX),
+        "few": np.flatnonzero((counts >= 1) & (counts <= FEW_SHOT_MAX)),
+        "zero": np.flatnonzero(counts == 0),
+    }
+
+
+def _evaluate_columns(scores, targets, columns, ks, inverse, threshold) -> dict[str, float]:
+    """`evaluate` restricted to ``columns`` (None: all), over the documents with a true label among them."""
+    if columns is not None:
+        targets = targets[:, columns]
+        inverse = inverse[columns] if inverse is not None else None
+    rows = np.flatnonzero(np.diff(targets.indptr) > 0)
+    totals = _Totals(ks, targets.shape[1], inverse is not None, threshold is not None)
+    block_rows = max(1, min(BLOCK_ROWS, BLOCK_SCORES // targets.shape[1]))
     for start in range(0, rows.size, block_rows):
         block = rows[start : start + block_rows]
-        totals.add(scores[block], targets[block], inverse, threshold)
+        block_scores = scores[block] if columns is None else scores[np.ix_(block, columns)]
+        totals.add(block_scores, targets[block], inverse, threshold)
     return totals.result(n_docs=rows.size, n_skipped=scores.shape[0] - rows.size)
 
 
@@ -93,32 +139,37 @@ class _Totals:
         self.ks, self.k_max = ks, max(ks)
         self.discounts = 1.0 / np.log2(np.arange(2, self.k_max + 2))
         self.hits = np.zeros(self.k_max)
+        self.r_precision = np.zeros(self.k_max)
         self.ndcg = np.zeros(self.k_max)
         self.psp = np.zeros(self.k_max) if psp else None
         self.psp_best = np.zeros(self.k_max) if psp else None
         self.f1_counts = np.zeros((3, num_labels)) if f1 else None
 
     def add(self, scores: np.ndarray, targets: sp.csr_matrix, inverse, threshold) -> None:
-        true_rows = np.repeat(np.arange(targets.shape[0]), np.diff(targets.indptr))
         ranked = _top_k(scores, self.k_max)
-        hits = _pad(_is_true(targets, true_rows, ranked).astype(np.float64), self.k_max)
+        hits = _pad(_sparse_lookup(targets, ranked).astype(np.float64), self.k_max)
+        num_true = np.diff(targets.indptr)
         self.hits += hits.sum(axis=0)
-        self.ndcg += _ndcg_sums(hits, np.diff(targets.indptr), self.discounts)
+        self.r_precision += _r_precision_sums(hits, num_true)
+        self.ndcg += _ndcg_sums(hits, num_true, self.discounts)
         if inverse is not None:
             self.psp += (hits * _pad(inverse[ranked], self.k_max)).sum(axis=0)
             self.psp_best += _best_gains(targets, inverse, self.k_max)
         if threshold is not None:
-            predicted = scores >= threshold
-            true_positives = targets.indices[predicted[true_rows, targets.indices]]
-            per_label = [
-                np.bincount(labels, minlength=scores.shape[1]) for labels in (true_positives, targets.indices)
+            true_rows = np.repeat(np.arange(targets.shape[0]), num_true)
+            true_positive = scores[true_rows, targets.indices] >= threshold
+            num_labels = scores.shape[1]
+            self.f1_counts += [
+                np.bincount(targets.indices[true_positive], minlength=num_labels),
+                (scores >= threshold).sum(0),
+                np.bincount(targets.indices, minlength=num_labels),
             ]
-            self.f1_counts += [per_label[0], predicted.sum(0), per_label[1]]
 
     def result(self, n_docs: int, n_skipped: int) -> dict[str, float]:
         out: dict[str, float] = {}
         for k in self.ks:
             out[f"P@{k}"] = self.hits[:k].sum() / (k * n_docs)
+            out[f"RP@{k}"] = self.r_precision[k - 1] / n_docs
             out[f"nDCG@{k}"] = self.ndcg[k - 1] / n_docs
         if self.psp is not None:
             for k in self.ks:
@@ -132,13 +183,22 @@ class _Totals:
         return out
 
 
-def _is_true(targets: sp.csr_matrix, true_rows: np.ndarray, ranked: np.ndarray) -> np.ndarray:
-    """``(n, k)`` bool: whether label ``ranked[i, r]`` is a true label of row ``i`` (no dense ``(n, L)`` truth)."""
-    width = np.int64(targets.shape[1])
-    keys = true_rows * width + targets.indices  # ascending: rows in order, sorted indices within a row
-    query = np.arange(len(ranked), dtype=np.int64)[:, None] * width + ranked
-    found = np.searchsorted(keys, query).clip(max=max(keys.size - 1, 0))
-    return keys[found] == query if keys.size else np.zeros(query.shape, dtype=bool)
+def _sparse_lookup(targets: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
+    """Bool ``(n, c)``: whether ``targets[i, columns[i, j]]`` is a true label, without a dense ``targets``."""
+    num_labels = targets.shape[1]
+    rows = np.repeat(np.arange(targets.shape[0]), np.diff(targets.indptr))
+    true_keys = rows * num_labels + targets.indices  # sorted: CSR rows in order, sorted indices
+    keys = np.arange(columns.shape[0])[:, None] * num_labels + columns
+    if not true_keys.size:
+        return np.zeros(keys.shape, dtype=bool)
+    found = np.searchsorted(true_keys, keys).clip(max=true_keys.size - 1)
+    return true_keys[found] == keys
+
+
+def _r_precision_sums(hits: np.ndarray, num_true: np.ndarray) -> np.ndarray:
+    """Sum over documents of RP@k = hits in the top k / min(k, |y|), for k = 1..k_max (entry k-1)."""
+    depth = np.minimum(np.arange(1, hits.shape[1] + 1)[None, :], num_true[:, None])
+    return (np.cumsum(hits, axis=1) / depth).sum(axis=0)
 
 
 def _ndcg_sums(hits: np.ndarray, num_true: np.ndarray, discounts: np.ndarray) -> np.ndarray:

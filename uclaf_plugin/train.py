@@ -131,11 +131,20 @@ class Trainer:
         self._load_best(state)
         return self._summary(state, len(train_ids))
 
-    def evaluate(self, texts, targets, propensities=None) -> dict:
-        """Metrics of the current model on ``texts`` (P@k, nDCG@k, F1 at ``config.threshold``)."""
+    def evaluate(self, texts, targets, propensities=None, label_counts=None) -> dict:
+        """Metrics of the current model on ``texts`` (P@k, RP@k, nDCG@k, F1 at ``config.threshold``).
+
+        ``label_counts``: train documents per label, to add the frequent/few/zero groups (see `metrics.evaluate`).
+        """
         scores = self.classifier.scores(texts, batch_size=self.config.eval_batch_size, device=self.device)
         targets = _as_csr(targets, len(texts), self.classifier.label_names, "targets")
-        return evaluate(scores, targets, propensities=propensities, threshold=self.config.threshold)
+        return evaluate(
+            scores,
+            targets,
+            propensities=propensities,
+            threshold=self.config.threshold,
+            label_counts=label_counts,
+        )
 
     # -- one epoch -------------------------------------------------------------------------------------------
 

@@ -75,12 +75,21 @@ def execute(
     output = Path(output)
     data = prepare_data(spec, data_dir)
     propensities = _propensities(data.train[1])
+    label_counts = np.asarray(data.train[1].sum(axis=0)).ravel()
     started = time.perf_counter()
     if spec.is_linear:
-        outcome = _run_linear(spec, data, output, propensities)
+        outcome = _run_linear(spec, data, output, propensities, label_counts)
     else:
         outcome = _run_neural(
-            spec, data, output, propensities, device=device, quiet=quiet, resume=resume, command=command
+            spec,
+            data,
+            output,
+            propensities,
+            label_counts,
+            device=device,
+            quiet=quiet,
+            resume=resume,
+            command=command,
         )
     if outcome is None:
         return {}
@@ -102,7 +111,7 @@ def execute(
     return metrics
 
 
-def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities) -> dict:
+def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities, label_counts) -> dict:
     from ..adapters.linear import LinearBaseline
 
     model = LinearBaseline(**spec.linear)
@@ -113,7 +122,9 @@ def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities) -> dic
     model.save(output)
     write_json(output / "labels.json", data.label_names)
     return {
-        "test": evaluate(scores, data.test[1], propensities=propensities, threshold=0.0),
+        "test": evaluate(
+            scores, data.test[1], propensities=propensities, threshold=0.0, label_counts=label_counts
+        ),
         "val_curve": [],
         "train_seconds": round(train_seconds, 2),
         "docs_per_second": round(len(data.train[0]) / train_seconds, 2),
@@ -122,7 +133,7 @@ def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities) -> dic
 
 
 def _run_neural(
-    spec: RunSpec, data: RunData, output: Path, propensities, *, device, quiet, resume, command
+    spec: RunSpec, data: RunData, output: Path, propensities, label_counts, *, device, quiet, resume, command
 ) -> dict | None:
     from ..model import resolve_key_precision
     from ..pipeline import ModelConfig, TextClassifier
@@ -137,7 +148,9 @@ def _run_neural(
     summary = trainer.fit(*data.train, *data.val, resume=resume)
     if not trainer.is_main:
         return None
-    test = trainer.evaluate(*data.test, propensities=propensities)  # the trainer has saved these best weights
+    test = trainer.evaluate(
+        *data.test, propensities=propensities, label_counts=label_counts
+    )  # the trainer has saved these best weights
     (output / CHECKPOINT_FILE).unlink(missing_ok=True)
     attention = classifier_label_specificity(classifier, data.test[0], device=trainer.device)
     if attention is not None:  # label attention heads only
