@@ -146,3 +146,11 @@ def test_key_precision_changes_nothing_for_a_method_without_a_key_branch():
                 overrides={**spec.overrides, "key_precision": precision},
             )
             assert rebuilt.key() == spec.key() and rebuilt.overrides == spec.overrides
+
+
+def test_zones_reach_the_spec_of_linear_and_neural_runs_and_change_the_hash():
+    plain = build_spec("eurlex57k", "linear")
+    titled = build_spec("eurlex57k", "linear", overrides={"zones": "title"})
+    assert titled.overrides == {"zones": "title"} and titled.key() != plain.key()
+    assert "--zones title" in titled.command()
+    assert build_spec("eurlex57k", "xmlcnn", overrides={"zones": "title"}).overrides == {"zones": "title"}

@@ -70,6 +70,13 @@ ShortlistSize = Annotated[
         " spaces); default: every label."
     ),
 ]
+Zones = Annotated[
+    str | None,
+    typer.Option(
+        help="eurlex57k: comma-separated document parts among title, header, recitals, main_body"
+        " (default header,recitals,main_body)."
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Seeds = Annotated[str, typer.Option(help="Comma-separated seeds; tables show mean ± std.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
@@ -165,6 +172,7 @@ def run(
     key_precision: KeyPrecision = None,
     lan_scoring: LanScoring = None,
     shortlist_size: ShortlistSize = None,
+    zones: Zones = None,
     seed: Seed = 0,
     device: Device = "auto",
     output: Annotated[
@@ -203,6 +211,7 @@ def run(
         key_precision=key_precision,
         lan_scoring=lan_scoring,
         shortlist_size=shortlist_size,
+        zones=zones,
     )
     metrics, folder = commands.run(
         dataset,

@@ -231,15 +231,25 @@ def report(root: Path, csv_path: Path | None = None) -> str:
 def metrics_table(metrics: dict, title: str):
     from rich.table import Table
 
+    test = metrics["test"]
+    groups = [group for group in ("frequent", "few", "zero") if f"{group}/n_docs" in test]
     table = Table(title=title)
     table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics["test"].items():
-        table.add_row(name, f"{100 * value:.2f}" if isinstance(value, float) else str(value))
+    table.add_column("all labels" if groups else "value", justify="right")
+    for group in groups:
+        table.add_column(group, justify="right")
+    for name in test:
+        if "/" not in name:
+            cells = [test.get(name if not group else f"{group}/{name}") for group in ["", *groups]]
+            table.add_row(name, *("–" if v is None else _metric_cell(v) for v in cells))
     for name in ("train_seconds", "docs_per_second", "peak_memory_mb", "device"):
         if metrics.get(name) is not None:
             table.add_row(name, str(metrics[name]))
     return table
+
+
+def _metric_cell(value) -> str:
+    return f"{100 * value:.2f}" if isinstance(value, float) else str(value)
 
 
 def predictions_table(texts: list[str], predictions):

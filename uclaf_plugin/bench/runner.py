@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from ..data import Split, load_dataset
 from ..files import read_json, write_json
 from ..metrics import evaluate, jain_propensities
-from .spec import RunSpec
+from .spec import DATA_OVERRIDES, RunSpec
 
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
@@ -41,7 +41,8 @@ class RunData:
 
 def prepare_data(spec: RunSpec, data_dir: str | None = None) -> RunData:
     """Load the splits named by ``spec``; when training on ``val``, hold out a seeded slice of it for validation."""
-    dataset = load_dataset(spec.dataset, data_dir=data_dir, seed=spec.seed)
+    options = {name: value for name, value in spec.overrides.items() if name in DATA_OVERRIDES}
+    dataset = load_dataset(spec.dataset, data_dir=data_dir, seed=spec.seed, **options)
     train = dataset.split(spec.train_split)
     if spec.limit_train is not None:
         train = train.take(np.random.default_rng(spec.seed).permutation(len(train))[: spec.limit_train])

@@ -30,6 +30,7 @@ MODEL_OVERRIDES = {
     "key_precision",
     *HEAD_OPTIONS,
 }
+DATA_OVERRIDES = {"zones"}  # passed to the dataset's loader (eurlex57k's document parts)
 TRAIN_OVERRIDES = {"epochs", "batch_size", "lr", "head_lr", "patience", "monitor", "checkpoint_every"}
 
 
@@ -117,10 +118,14 @@ def build_spec(
         "overrides": overrides,
     }
     if recipe.pop("kind", None) == "linear":  # the neural settings do not apply to the TF-IDF baseline
-        return RunSpec(**{**common, "overrides": {}}, linear={"estimator": "svm", "C": 1.0})
+        data_only = {k: v for k, v in overrides.items() if k in DATA_OVERRIDES}
+        return RunSpec(**{**common, "overrides": data_only}, linear={"estimator": "svm", "C": 1.0})
     settings = dataset_settings(dataset)
     resolved = _resolve(recipe, settings, overrides, seed)
-    common["overrides"] = _effective(overrides, resolved, recipe, settings, seed)
+    common["overrides"] = {
+        **_effective(overrides, resolved, recipe, settings, seed),
+        **{k: v for k, v in overrides.items() if k in DATA_OVERRIDES},
+    }
     model, train = resolved
     return RunSpec(**common, model=model, train=train)
 
@@ -187,7 +192,7 @@ def _train_config(model: ModelConfig, dataset_train: dict, overrides: dict, seed
 
 
 def _check_overrides(overrides: dict) -> None:
-    known = MODEL_OVERRIDES | TRAIN_OVERRIDES | {"positives"}
+    known = MODEL_OVERRIDES | TRAIN_OVERRIDES | DATA_OVERRIDES | {"positives"}
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"unknown settings {unknown}; valid: {sorted(known)}")

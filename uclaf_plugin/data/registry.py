@@ -10,6 +10,7 @@ from pathlib import Path
 from .aapd import load_aapd
 from .base import MultiLabelDataset
 from .eurlex import load_eurlex
+from .eurlex57k import load_eurlex57k
 from .generic import load_generic
 from .goemotions import load_goemotions
 from .paths import data_root
@@ -27,6 +28,7 @@ def _load_synthetic(data_dir: Path, *, seed: int, val_fraction: float, strict: b
 DATASETS: dict[str, Callable[..., MultiLabelDataset]] = {
     "aapd": load_aapd,
     "eurlex": load_eurlex,
+    "eurlex57k": load_eurlex57k,
     "goemotions": load_goemotions,
     "reuters": load_reuters,
     "synthetic": _load_synthetic,
@@ -48,7 +50,7 @@ def load_dataset(
     ``seed`` and ``val_fraction`` carve val from train where a dataset has no val split.
     ``strict=False`` skips malformed lines and counts them instead of raising ValueError.
     ``options`` go to the loader: ``format``/``test_fraction`` for files; `SyntheticSpec` fields,
-    ``difficulty`` and ``test_fraction`` for ``synthetic``.
+    ``difficulty`` and ``test_fraction`` for ``synthetic``; ``zones`` and ``cache`` for ``eurlex57k``.
     """
     name = os.fspath(name_or_path)
     common = {"seed": seed, "val_fraction": val_fraction, "strict": strict}
