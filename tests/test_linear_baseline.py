@@ -92,3 +92,21 @@ def test_reuters_modapte90_precision_at_1(shared_data):
     )
     assert len(dataset.label_names) == 90
     assert result["P@1"] >= 0.93
+
+
+def test_chunked_threaded_fit_matches_one_sklearn_classifier_per_label(monkeypatch):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    texts, Y = tiny_corpus(num_docs=80, seed=3)
+    monkeypatch.setattr("uclaf_plugin.adapters.linear.LABELS_PER_TASK", 2)  # several chunks over 2 threads
+    scores = LinearBaseline(n_jobs=2).fit(texts, Y).decision_function(texts[:7])
+    features = TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
+    expected = np.column_stack(
+        [
+            LinearSVC(C=1.0, dual=True, random_state=0).fit(features, Y[:, j]).decision_function(features[:7])
+            for j in range(Y.shape[1])
+        ]
+    )
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)  # float32 weights
+    assert np.array_equal(LinearBaseline(n_jobs=1).fit(texts, Y).decision_function(texts[:7]), scores)

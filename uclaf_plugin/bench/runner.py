@@ -79,7 +79,7 @@ def execute(
     label_counts = np.asarray(data.train[1].sum(axis=0)).ravel()
     started = time.perf_counter()
     if spec.is_linear:
-        outcome = _run_linear(spec, data, output, propensities, label_counts)
+        outcome = _run_linear(spec, data, output, propensities, label_counts, quiet=quiet)
     else:
         outcome = _run_neural(
             spec,
@@ -112,22 +112,24 @@ def execute(
     return metrics
 
 
-def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities, label_counts) -> dict:
+def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities, label_counts, *, quiet) -> dict:
     from ..adapters.linear import LinearBaseline
 
-    model = LinearBaseline(**spec.linear)
+    model = LinearBaseline(**spec.linear, verbose=0 if quiet else 5)
     started = time.perf_counter()
     model.fit(*data.train)
     train_seconds = time.perf_counter() - started
+    started = time.perf_counter()
     scores = model.decision_function(data.test[0])
+    test = evaluate(scores, data.test[1], propensities=propensities, threshold=0.0, label_counts=label_counts)
+    eval_seconds = time.perf_counter() - started
     model.save(output)
     write_json(output / "labels.json", data.label_names)
     return {
-        "test": evaluate(
-            scores, data.test[1], propensities=propensities, threshold=0.0, label_counts=label_counts
-        ),
+        "test": test,
         "val_curve": [],
         "train_seconds": round(train_seconds, 2),
+        "eval_seconds": round(eval_seconds, 2),
         "docs_per_second": round(len(data.train[0]) / train_seconds, 2),
         "device": "cpu",
     }
