@@ -152,3 +152,16 @@ def test_cli_zones_option_reaches_the_loader_and_metrics_have_label_groups(relea
         app, [*map(str, args[:5]), "--zones", "abstract", "--data-dir", str(release.parent)]
     )
     assert bad.exit_code != 0 and "choose among title" in bad.output
+
+
+def test_predict_shows_concept_descriptors_beside_the_ids(release, tmp_path):
+    from typer.testing import CliRunner
+
+    from uclaf_plugin.cli import app
+
+    folder = tmp_path / "run"
+    args = ["run", "-d", "eurlex57k", "-m", "linear", "--data-dir", release.parent, "-o", folder, "-q"]
+    assert CliRunner().invoke(app, list(map(str, args))).exit_code == 0
+    result = CliRunner().invoke(app, ["predict", "--run", str(folder), "--json", "THE COUNCIL Article one"])
+    labels = [entry["label"] for entry in json.loads(result.output)["labels"]]
+    assert "2457 (common transport policy)" in labels and "4274 (legal status)" in labels

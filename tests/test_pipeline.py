@@ -72,6 +72,23 @@ def test_label_names_initialise_the_label_attention(tokenizer):
     assert label_vectors and torch.allclose(label_vectors[0], expected)
 
 
+def test_label_texts_replace_code_like_names_for_the_label_init(tokenizer):
+    config = ModelConfig(
+        encoder="xmlcnn",
+        head="lan",
+        max_length=32,
+        init_embeddings=False,
+        encoder_kwargs={"embedding_dim": 16, "num_filters": 8},
+        head_kwargs={"attention_dim": 16},
+        label_init="names",
+    )
+    torch.manual_seed(0)
+    by_text = TextClassifier.from_config(config, ["2457", "4274"], label_texts=["transport", "legal status"])
+    expected = label_name_embeddings(by_text.model.encoder, tokenizer, ["transport", "legal status"])
+    assert by_text.label_names == ["2457", "4274"]
+    assert any(torch.allclose(p, expected) for p in by_text.model.head.parameters() if p.shape == expected.shape)
+
+
 def test_load_names_a_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         TextClassifier.load(tmp_path / "nothing")

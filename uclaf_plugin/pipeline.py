@@ -83,14 +83,22 @@ class TextClassifier(nn.Module):
 
     @classmethod
     def from_config(
-        cls, config: ModelConfig, label_names: list[str], pretrained: bool = True
+        cls,
+        config: ModelConfig,
+        label_names: list[str],
+        pretrained: bool = True,
+        label_texts: list[str] | None = None,
     ) -> TextClassifier:
-        """Build a fresh model; ``pretrained=False`` skips the initialisations that ``load`` overwrites anyway."""
+        """Build a fresh model; ``pretrained=False`` skips the initialisations that ``load`` overwrites anyway.
+
+        ``label_texts``: what ``label_init="names"`` embeds for each label, in ``label_names`` order (e.g. the
+        EuroVoc descriptor of a concept id); default the label names themselves.
+        """
         tokenizer = load_tokenizer(config.tokenizer_name)
         encoder = build_encoder(config, tokenizer, pretrained)
         head_kwargs = dict(config.head_kwargs)
         if config.label_init == "names" and config.head in ("lan",):
-            head_kwargs["label_init"] = label_name_embeddings(encoder, tokenizer, label_names)
+            head_kwargs["label_init"] = label_name_embeddings(encoder, tokenizer, label_texts or label_names)
         elif config.label_init not in (None, "names"):
             raise ValueError(f"label_init={config.label_init!r} is not valid; use None or 'names'")
         model = UCLAF(

@@ -178,13 +178,27 @@ def predict(run_dir: Path, texts: list[str], top_k: int) -> list[list[tuple[str,
     from ..pipeline import TextClassifier, rank_labels
 
     if (run_dir / "model.safetensors").is_file():
-        return TextClassifier.load(run_dir).predict(texts, top_k=top_k)
+        return _with_label_texts(run_dir, TextClassifier.load(run_dir).predict(texts, top_k=top_k))
     from ..adapters.linear import LinearBaseline
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"--run {run_dir} does not exist; pass a folder written by uclaf-bench run")
     scores = LinearBaseline.load(run_dir).decision_function(texts)
-    return rank_labels(scores, read_json(run_dir / "labels.json"), top_k)
+    return _with_label_texts(run_dir, rank_labels(scores, read_json(run_dir / "labels.json"), top_k))
+
+
+def _with_label_texts(
+    run_dir: Path, predictions: list[list[tuple[str, float]]]
+) -> list[list[tuple[str, float]]]:
+    """Labels as ``"id (text)"`` where the run folder has ``label_texts.json`` (EURLEX57K's concept descriptors)."""
+    path = run_dir / "label_texts.json"
+    if not path.is_file():
+        return predictions
+    texts = read_json(path)
+    return [
+        [(f"{label} ({texts[label]})" if label in texts else label, s) for label, s in row]
+        for row in predictions
+    ]
 
 
 VARIANT_SETTINGS = (

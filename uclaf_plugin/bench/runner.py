@@ -25,6 +25,7 @@ from .spec import DATA_OVERRIDES, RunSpec
 
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
+LABEL_TEXTS_FILE = "label_texts.json"
 VAL_FRACTION_OF_TRAIN = 0.1
 
 
@@ -37,6 +38,7 @@ class RunData:
     val: tuple[list[str], sp.csr_matrix]
     test: tuple[list[str], sp.csr_matrix]
     unseen_test_labels: int
+    label_texts: list[str] | None = None  # human-readable label names where the ids are codes (EURLEX57K)
 
 
 def prepare_data(spec: RunSpec, data_dir: str | None = None) -> RunData:
@@ -59,6 +61,7 @@ def prepare_data(spec: RunSpec, data_dir: str | None = None) -> RunData:
         val=(list(val.texts), dataset.binarize(val.labels)),
         test=(list(test.texts), dataset.binarize(test.labels)),
         unseen_test_labels=unseen,
+        label_texts=dataset.label_descriptions() if hasattr(dataset, "label_descriptions") else None,
     )
 
 
@@ -125,6 +128,7 @@ def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities, label_
     eval_seconds = time.perf_counter() - started
     model.save(output)
     write_json(output / "labels.json", data.label_names)
+    _write_label_texts(output, data)
     return {
         "test": test,
         "val_curve": [],
@@ -144,16 +148,18 @@ def _run_neural(
     from ..train import CHECKPOINT_FILE, TrainConfig, Trainer, seed_everything
 
     seed_everything(spec.seed)
-    classifier = TextClassifier.from_config(ModelConfig.from_dict(spec.model), data.label_names)
+    classifier = TextClassifier.from_config(
+        ModelConfig.from_dict(spec.model), data.label_names, label_texts=data.label_texts
+    )
     trainer = Trainer(classifier, TrainConfig(**{**spec.train, "device": device, "quiet": quiet}), output)
     if trainer.is_main:
         write_json(output / CONFIG_FILE, {"spec": spec.to_dict(), "command": command})
+        _write_label_texts(output, data)
     summary = trainer.fit(*data.train, *data.val, resume=resume)
     if not trainer.is_main:
         return None
-    test = trainer.evaluate(
-        *data.test, propensities=propensities, label_counts=label_counts
-    )  # the trainer has saved these best weights
+    # the trainer has saved these best weights
+    test = trainer.evaluate(*data.test, propensities=propensities, label_counts=label_counts)
     (output / CHECKPOINT_FILE).unlink(missing_ok=True)
     attention = classifier_label_specificity(classifier, data.test[0], device=trainer.device)
     if attention is not None:  # label attention heads only
@@ -161,6 +167,12 @@ def _run_neural(
     if classifier.model.contrastive is not None:  # what "auto" stood for on this machine
         summary["key_precision"] = resolve_key_precision(classifier.model.key_precision, trainer.device.type)
     return {"test": test, "val_curve": summary.pop("history"), **summary}
+
+
+def _write_label_texts(output: Path, data: RunData) -> None:
+    """``label_texts.json``: label name -> human-readable text, for ``predict`` (only where the dataset has them)."""
+    if data.label_texts is not None:
+        write_json(output / LABEL_TEXTS_FILE, dict(zip(data.label_names, data.label_texts, strict=True)))
 
 
 def _hold_out(split: Split, seed: int) -> tuple[Split, Split]:
