@@ -86,7 +86,9 @@ def test_label_texts_replace_code_like_names_for_the_label_init(tokenizer):
     by_text = TextClassifier.from_config(config, ["2457", "4274"], label_texts=["transport", "legal status"])
     expected = label_name_embeddings(by_text.model.encoder, tokenizer, ["transport", "legal status"])
     assert by_text.label_names == ["2457", "4274"]
-    assert any(torch.allclose(p, expected) for p in by_text.model.head.parameters() if p.shape == expected.shape)
+    assert any(
+        torch.allclose(p, expected) for p in by_text.model.head.parameters() if p.shape == expected.shape
+    )
 
 
 def test_load_names_a_missing_folder(tmp_path):
