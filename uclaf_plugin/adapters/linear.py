@@ -43,7 +43,8 @@ class LinearBaseline:
         estimator: ``"svm"`` (``LinearSVC``) or ``"logreg"`` (``LogisticRegression``, liblinear solver).
         C: inverse regularisation strength of every binary classifier.
         ngram_range, min_df, max_features, sublinear_tf: passed to ``TfidfVectorizer``.
-        n_jobs: threads fitting labels in parallel (joblib; -1: every core). Changes the speed, not the model.
+        n_jobs: threads fitting labels in parallel (joblib; -1: every core). Changes the speed; the weights agree
+            up to the solver's tolerance (LIBLINEAR's coordinate order uses one C random state shared by threads).
         verbose: joblib progress messages on stderr while fitting (0: none).
     """
 
