@@ -88,6 +88,13 @@ LimitTrain = Annotated[int | None, typer.Option(help="Train on a seeded sample o
 DataDir = Annotated[
     Path | None, typer.Option(help="Data folder (default: $UCLAF_DATA, else ~/.cache/uclaf).")
 ]
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="fasttext, tsv or jsonl: the format of a data file/folder (default: told from the files).",
+    ),
+]
 Root = Annotated[Path, typer.Option("--root", help="Folder that holds run folders.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
@@ -127,12 +134,15 @@ def _names(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
-def _common(train_split: str, eval_split: str, limit_train: int | None, **overrides) -> dict:
+def _common(
+    train_split: str, eval_split: str, limit_train: int | None, format: str | None = None, **overrides
+) -> dict:
     """The settings that every run of a multi-run command shares."""
     return dict(
         train_split=train_split,
         eval_split=eval_split,
         limit_train=limit_train,
+        format=format,
         overrides=_overrides(**overrides),
     )
 
@@ -181,6 +191,7 @@ def run(
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
+    format: Format = None,
     nproc: Annotated[
         int, typer.Option(help="Worker processes (torch.distributed: gloo on CPU, NCCL on GPU).")
     ] = 1,
@@ -220,6 +231,7 @@ def run(
         train_split=train_split,
         eval_split=eval_split,
         limit_train=limit_train,
+        format=format,
         overrides=overrides,
         output=output,
         resume=resume,
@@ -247,6 +259,7 @@ def compare(
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
+    format: Format = None,
     root: Root = Path("runs"),
     device: Device = "auto",
     data_dir: DataDir = None,
@@ -262,6 +275,7 @@ def compare(
         train_split,
         eval_split,
         limit_train,
+        format,
         epochs=epochs,
         batch_size=batch_size,
         max_length=max_length,
@@ -300,6 +314,7 @@ def ablate(
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
+    format: Format = None,
     root: Root = Path("runs"),
     device: Device = "auto",
     data_dir: DataDir = None,
@@ -315,6 +330,7 @@ def ablate(
         train_split,
         eval_split,
         limit_train,
+        format,
         epochs=epochs,
         max_length=max_length,
         lr=lr,
@@ -353,6 +369,7 @@ def sweep(
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
+    format: Format = None,
     root: Root = Path("runs"),
     device: Device = "auto",
     data_dir: DataDir = None,
@@ -372,6 +389,7 @@ def sweep(
         train_split,
         eval_split,
         limit_train,
+        format,
         epochs=epochs,
         max_length=max_length,
         lr=lr,
@@ -513,6 +531,7 @@ def data_list():
 def data_stats(
     name: Annotated[str, typer.Argument(help="Dataset name or path.")],
     data_dir: DataDir = None,
+    format: Format = None,
 ):
     """Documents, labels, labels and words per document, the most frequent labels.
 
@@ -520,7 +539,7 @@ def data_stats(
     """
     from .bench import commands
 
-    out.print(commands.dataset_stats_table(name, data_dir))
+    out.print(commands.dataset_stats_table(name, data_dir, format))
 
 
 @data_app.command("fetch")

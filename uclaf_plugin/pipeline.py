@@ -120,7 +120,9 @@ class TextClassifier(nn.Module):
         return cls(model, tokenizer, label_names, config)
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
-        """Token ids, truncated to ``config.max_length`` and not padded."""
+        """Token ids, truncated to ``config.max_length`` and not padded (``[]`` for no texts)."""
+        if len(texts) == 0:  # the tokenizer itself fails on an empty batch
+            return []
         encoded = self.tokenizer(
             list(texts), truncation=True, max_length=self.config.max_length, padding=False
         )
@@ -162,21 +164,47 @@ class TextClassifier(nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path) -> TextClassifier:
-        """Read a model written by :meth:`save` (or a run folder of ``uclaf-bench run``)."""
-        from safetensors.torch import load_model
+        """Read a model written by :meth:`save` (or a run folder of ``uclaf-bench run``).
 
+        Raises FileNotFoundError for a missing file, ValueError (one line, naming the file) for weights that are
+        truncated or corrupted or do not fit ``config.json`` and ``labels.json`` (another number of labels).
+        """
         directory = Path(directory)
         if not (directory / WEIGHTS_FILE).is_file():
             raise FileNotFoundError(
                 f"{directory / WEIGHTS_FILE} not found: is {directory} a saved model or run folder?"
             )
-        config = ModelConfig.from_dict(
-            {**LATER_MODEL_SETTINGS, **read_json(directory / "config.json")["model"]}
-        )
+        run_config = read_json(directory / "config.json")
+        if not isinstance(run_config, dict) or not isinstance(run_config.get("model"), dict):
+            raise ValueError(
+                f"{directory / 'config.json'} has no 'model' entry: it does not describe a model"
+            )
+        config = ModelConfig.from_dict({**LATER_MODEL_SETTINGS, **run_config["model"]})
         label_names = read_json(directory / "labels.json")
+        if not isinstance(label_names, list) or not all(isinstance(name, str) for name in label_names):
+            raise ValueError(f"{directory / 'labels.json'} must be a JSON list of label names")
         classifier = cls.from_config(config, label_names, pretrained=False)
-        load_model(classifier.model, directory / WEIGHTS_FILE)
+        _load_weights(classifier.model, directory / WEIGHTS_FILE, len(label_names))
         return classifier
+
+
+def _load_weights(model: nn.Module, path: Path, num_labels: int) -> None:
+    """``safetensors`` ``load_model``, with its errors turned into one line that names ``path``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    try:
+        load_model(model, path)
+    except SafetensorError as error:
+        raise ValueError(
+            f"{path}: cannot read the weights ({error}); the file is truncated or corrupted"
+        ) from None
+    except RuntimeError as error:
+        mismatch = next((line.strip() for line in str(error).splitlines() if "mismatch" in line), str(error))
+        raise ValueError(
+            f"{path} does not fit the model of config.json with the {num_labels} labels of labels.json "
+            f"({mismatch}); the folder's files come from different runs"
+        ) from None
 
 
 def build_encoder(config: ModelConfig, tokenizer, pretrained: bool = True) -> nn.Module:

@@ -204,7 +204,19 @@ def check_targets(y, num_docs: int) -> sp.csr_matrix:
     if y is None:
         raise ValueError("y is required: an (n_samples, n_labels) binary indicator matrix")
     if not sp.issparse(y):
-        y = np.asarray(y)
+        try:
+            y = np.asarray(y)
+        except ValueError:  # numpy's "inhomogeneous shape": rows of different lengths
+            raise ValueError(
+                "y must be an (n_samples, n_labels) binary indicator matrix, got rows of different lengths "
+                "(label lists or index lists?); turn them into indicators with "
+                "sklearn.preprocessing.MultiLabelBinarizer"
+            ) from None
+        if y.dtype == object:
+            raise ValueError(
+                "y must be an (n_samples, n_labels) binary indicator matrix of numbers, got Python objects "
+                "(label lists?); turn them into indicators with sklearn.preprocessing.MultiLabelBinarizer"
+            )
         if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
             raise ValueError(f"y must hold numbers 0 and 1 (binary indicators), got dtype {y.dtype}")
     if y.ndim != 2:
@@ -221,4 +233,6 @@ def check_targets(y, num_docs: int) -> sp.csr_matrix:
     if invalid.any():
         found = np.unique(matrix.data[invalid])[:5].tolist()
         raise ValueError(f"y must hold only 0 and 1 (binary indicators), found {found}")
+    if matrix.nnz == 0:
+        raise ValueError("y has no positive label (every row is all zeros): there is nothing to learn")
     return matrix.astype(np.float32)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from ..files import atomic_write, read_json
 from .experiments import ablation_specs, compare_specs, run_specs, sweep_specs
 from .reported import TABLE_FOR_ABLATION, reported_rows
-from .runner import METRICS_FILE, execute
-from .spec import RunSpec, build_spec
+from .runner import CONFIG_FILE, METRICS_FILE, execute, fingerprinted
+from .spec import RunSpec, build_spec, override_options, spec_differences
 from .store import collect_runs, dataset_slug, default_run_dir
 from .tables import METRIC_COLUMNS, aggregate, rich_table, run_row, to_csv, to_markdown
 
@@ -30,6 +31,7 @@ def run(
     device,
     data_dir,
     quiet,
+    format=None,
 ) -> tuple[dict, Path]:
     """Train (or resume) one run; returns its metrics and folder."""
     from ..train import CHECKPOINT_FILE, TrainingInterrupted
@@ -43,7 +45,9 @@ def run(
         eval_split=eval_split,
         limit_train=limit_train,
         overrides=overrides,
+        format=format,
     )
+    spec = fingerprinted(spec, data_dir)
     folder = Path(output) if output is not None else default_run_dir(spec)
     _check_run_folder(folder, spec, resume, CHECKPOINT_FILE)
     if (folder / METRICS_FILE).is_file() and not resume:
@@ -52,9 +56,15 @@ def run(
     try:
         launch(nproc, _execute, spec.to_dict(), str(folder), data_dir, device, quiet, resume, device=device)
     except TrainingInterrupted as stop:
-        stop.resume_command = f"{spec.command()} --output {folder} --resume"
+        stop.checkpoint = folder / CHECKPOINT_FILE
+        stop.resume_command = f"{_shell_command(spec)} --output {shlex.quote(str(folder))} --resume"
         raise
     return read_json(folder / METRICS_FILE), folder
+
+
+def _shell_command(spec: RunSpec) -> str:
+    """``spec.command()`` with a dataset path quoted for the shell."""
+    return spec.command().replace(f"--dataset {spec.dataset}", f"--dataset {shlex.quote(spec.dataset)}", 1)
 
 
 def _execute(spec: dict, folder: str, data_dir, device, quiet, resume) -> None:
@@ -65,6 +75,7 @@ def _execute(spec: dict, folder: str, data_dir, device, quiet, resume) -> None:
 
 
 def _check_run_folder(folder: Path, spec: RunSpec, resume: bool, checkpoint_file: str) -> None:
+    """Refuse a folder that holds another run: resume only the same settings on the same data."""
     has_checkpoint = (folder / checkpoint_file).is_file()
     if resume and not has_checkpoint:
         raise FileNotFoundError(
@@ -74,15 +85,42 @@ def _check_run_folder(folder: Path, spec: RunSpec, resume: bool, checkpoint_file
         raise ValueError(
             f"{folder} holds an interrupted run; add --resume to continue it, or pick another --output"
         )
-    if (folder / METRICS_FILE).is_file() and not resume:
-        saved = read_json(folder / "config.json").get("spec")
-        if saved != spec.to_dict():
-            raise ValueError(f"{folder} holds a finished run with other settings; pick another --output")
+    if resume:
+        _check_same_run(folder, spec, "cannot resume: {folder}'s interrupted run")
+    elif (folder / METRICS_FILE).is_file():
+        _check_same_run(folder, spec, "{folder} holds a finished run that")
 
 
-def _runner(data_dir, device, quiet):
+def _check_same_run(folder: Path, spec: RunSpec, subject: str) -> None:
+    """ValueError when the run in ``folder`` (its ``config.json``) had other settings or read other data."""
+    config = read_json(folder / CONFIG_FILE)
+    differences = spec_differences(config.get("spec") or {}, spec)
+    if not differences:
+        return
+    subject = subject.format(folder=folder)
+    if differences[0] == "data":
+        raise ValueError(
+            f"{subject} read other data: the files of {spec.dataset} changed since (a fingerprint of what was "
+            "read differs); pick another --output to train on the data as it is now"
+        )
+    raise ValueError(
+        f"{subject} had other settings ({', '.join(differences)} differ; it was: {config.get('command')}); "
+        "repeat its settings, or pick another --output"
+    )
+
+
+def _runner(data_dir, device, quiet, announce):
+    """``execute_one(spec, folder)`` for :func:`run_specs`: resumes an interrupted run in ``folder``, says so."""
+    from ..train import CHECKPOINT_FILE
+
     def execute_one(spec: RunSpec, folder: Path) -> None:
-        execute(spec, folder, data_dir=data_dir, device=device, quiet=quiet, command=spec.command())
+        resume = (folder / CHECKPOINT_FILE).is_file()
+        if resume:
+            _check_same_run(folder, spec, "cannot resume: {folder}'s interrupted run")
+            announce(f"    resuming the interrupted run from {folder / CHECKPOINT_FILE}")
+        execute(
+            spec, folder, data_dir=data_dir, device=device, quiet=quiet, resume=resume, command=spec.command()
+        )
 
     return execute_one
 
@@ -102,13 +140,40 @@ def _table_files(
     return md_path, csv_path
 
 
-def _experiment(labelled, name, dataset, title, *, root, device, data_dir, quiet, announce, extra_entries=()):
-    results = run_specs(labelled, _runner(data_dir, device, quiet), root, announce=announce)
+def _experiment(
+    labelled, name, dataset, title, *, root, device, data_dir, quiet, announce, command, extra_entries=()
+):
+    """Run (reuse, resume) the labelled specs on the data as it is now; on Ctrl-C, say how to go on."""
+    from ..train import TrainingInterrupted
+
+    labelled = [(label, fingerprinted(spec, data_dir)) for label, spec in labelled]
+    try:
+        results = run_specs(labelled, _runner(data_dir, device, quiet, announce), root, announce=announce)
+    except TrainingInterrupted as stop:
+        stop.resume_command = f"{command} (resumes the interrupted run and reuses the finished ones)"
+        raise
     rows = [run_row(run, label) for label, run in results]
     entries = [*extra_entries, *aggregate(rows)]
     columns = [*METRIC_COLUMNS, *TIMING_COLUMNS]
     files = _table_files(root, dataset, name, rows, entries, columns, first="method")
     return rich_table(entries, columns, title=title), files, entries
+
+
+def _experiment_command(name, dataset, options, seeds, common, root, data_dir) -> str:
+    """The ``uclaf-bench`` line of a multi-run command (what to type again after Ctrl-C)."""
+    parts = ["uclaf-bench", name, f"--dataset {shlex.quote(str(dataset))}", *options]
+    parts.append(f"--seeds {','.join(map(str, seeds))}")
+    if common.get("train_split", "train") != "train" or common.get("eval_split", "test") != "test":
+        parts += [f"--train-split {common['train_split']}", f"--eval-split {common['eval_split']}"]
+    if common.get("limit_train") is not None:
+        parts.append(f"--limit-train {common['limit_train']}")
+    if common.get("format") is not None:
+        parts.append(f"--format {common['format']}")
+    parts += override_options(common.get("overrides") or {})
+    parts.append(f"--root {shlex.quote(str(root))}")
+    if data_dir is not None:
+        parts.append(f"--data-dir {shlex.quote(str(data_dir))}")
+    return " ".join(parts)
 
 
 def compare(dataset, methods, seeds, common, *, root, device, data_dir, quiet, announce):
@@ -124,6 +189,9 @@ def compare(dataset, methods, seeds, common, *, root, device, data_dir, quiet, a
         data_dir=data_dir,
         quiet=quiet,
         announce=announce,
+        command=_experiment_command(
+            "compare", dataset, [f"--methods {','.join(methods)}"], seeds, common, root, data_dir
+        ),
         extra_entries=reported_rows(dataset),
     )
     return table, files
@@ -135,6 +203,8 @@ def ablate(dataset, positives, augments, seeds, common, *, root, device, data_di
     labelled = _with_seeds(
         lambda seed: ablation_specs(dataset, positives, augments, seed=seed, **dict(common)), seeds
     )
+    chosen = [f"--positives {','.join(positives)}"] if positives else []
+    chosen += [f"--augment {','.join(augments)}"] if augments else []
     table, files, _ = _experiment(
         labelled,
         name,
@@ -145,6 +215,7 @@ def ablate(dataset, positives, augments, seeds, common, *, root, device, data_di
         data_dir=data_dir,
         quiet=quiet,
         announce=announce,
+        command=_experiment_command("ablate", dataset, chosen, seeds, common, root, data_dir),
         extra_entries=reported_rows(dataset, TABLE_FOR_ABLATION[kind]),
     )
     return table, files
@@ -167,24 +238,87 @@ def sweep(dataset, param, values, method, seeds, common, *, root, device, data_d
         data_dir=data_dir,
         quiet=quiet,
         announce=announce,
+        command=_experiment_command(
+            "sweep",
+            dataset,
+            [f"--param {param}", f"--values {','.join(f'{v:g}' for v in values)}", f"--method {method}"],
+            seeds,
+            common,
+            root,
+            data_dir,
+        ),
     )
     png = sweep_figure(entries, values, param, Path(root) / dataset_slug(dataset) / f"{name}.png")
     return table, (*files, png)
 
 
 def predict(run_dir: Path, texts: list[str], top_k: int) -> list[list[tuple[str, float]]]:
-    """Top-k ``(label, score)`` for each text, from a neural or a linear run folder."""
-    run_dir = Path(run_dir)
+    """Top-k ``(label, score)`` for each text, from the model that the run folder's ``config.json`` names.
+
+    Raises FileNotFoundError / ValueError (one line) for a folder that is not a run, misses that model's file,
+    or whose files disagree with each other (weights, ``labels.json``, ``config.json``).
+    """
     from ..pipeline import TextClassifier, rank_labels
 
-    if (run_dir / "model.safetensors").is_file():
-        return _with_label_texts(run_dir, TextClassifier.load(run_dir).predict(texts, top_k=top_k))
-    from ..adapters.linear import LinearBaseline
-
+    run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"--run {run_dir} does not exist; pass a folder written by uclaf-bench run")
-    scores = LinearBaseline.load(run_dir).decision_function(texts)
-    return _with_label_texts(run_dir, rank_labels(scores, read_json(run_dir / "labels.json"), top_k))
+    if _run_kind(run_dir) == "neural":
+        return _with_label_texts(run_dir, TextClassifier.load(run_dir).predict(texts, top_k=top_k))
+    labels = read_json(run_dir / "labels.json")
+    scores = _load_linear(run_dir).decision_function(texts)
+    if not isinstance(labels, list) or len(labels) != scores.shape[1]:
+        count = len(labels) if isinstance(labels, list) else "no list of"
+        raise ValueError(
+            f"{run_dir / 'labels.json'} has {count} labels but the linear model scores {scores.shape[1]}; "
+            "the folder's files come from different runs"
+        )
+    return _with_label_texts(run_dir, rank_labels(scores, labels, top_k))
+
+
+def _run_kind(run_dir: Path) -> str:
+    """``"neural"`` or ``"linear"``: the model that ``config.json`` names; its file must be there."""
+    from ..adapters.linear import MODEL_FILE
+    from ..pipeline import LATER_MODEL_SETTINGS, WEIGHTS_FILE
+
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} not found: {run_dir} is not a run folder of uclaf-bench run")
+    config = read_json(config_path)
+    spec = config.get("spec") if isinstance(config, dict) else None
+    if spec is None:  # a model saved by TextClassifier.save
+        return "neural"
+    kind, needed = ("linear", MODEL_FILE) if spec.get("model") is None else ("neural", WEIGHTS_FILE)
+    if not (run_dir / needed).is_file():
+        raise FileNotFoundError(
+            f"{run_dir / needed} not found: config.json names a {kind} run ({spec.get('method')}); "
+            "the run did not finish or the file was removed. Train it again"
+        )
+    if kind == "neural" and config.get("model") is not None:
+        saved, named = ({**LATER_MODEL_SETTINGS, **entry} for entry in (config["model"], spec["model"]))
+        if saved != named:
+            differ = sorted(
+                name for name in saved.keys() | named.keys() if saved.get(name) != named.get(name)
+            )
+            raise ValueError(
+                f"{config_path}: its 'model' entry and the run's spec disagree on {', '.join(differ)}; "
+                "the folder's files come from different runs"
+            )
+    return kind
+
+
+def _load_linear(run_dir: Path):
+    from ..adapters.linear import MODEL_FILE, LinearBaseline
+
+    try:
+        return LinearBaseline.load(run_dir)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # joblib/pickle report a damaged file with many error types
+        raise ValueError(
+            f"{run_dir / MODEL_FILE}: cannot read the linear model ({type(error).__name__}: {error}); "
+            "the file is truncated or corrupted"
+        ) from None
 
 
 def _with_label_texts(
@@ -290,12 +424,12 @@ def dataset_list_table():
     return table
 
 
-def dataset_stats_table(name: str, data_dir):
+def dataset_stats_table(name: str, data_dir, format: str | None = None):
     from rich.table import Table
 
     from ..data import load_dataset
 
-    stats = load_dataset(name, data_dir=data_dir).stats()
+    stats = load_dataset(name, data_dir=data_dir, **({"format": format} if format else {})).stats()
     table = Table(title=f"{name}")
     table.add_column("statistic")
     table.add_column("value", justify="right")

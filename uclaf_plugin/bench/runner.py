@@ -8,6 +8,9 @@ label-specificity of attention on the first test documents, :mod:`uclaf_plugin.s
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -21,29 +24,36 @@ import scipy.sparse as sp
 from ..data import Split, load_dataset
 from ..files import read_json, write_json
 from ..metrics import evaluate, jain_propensities
-from .spec import DATA_OVERRIDES, RunSpec
+from .spec import DATA_OVERRIDES, RunSpec, with_data
 
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
 LABEL_TEXTS_FILE = "label_texts.json"
 VAL_FRACTION_OF_TRAIN = 0.1
+DATA_CACHE_SIZE = 2
+_DATA_CACHE: dict[tuple, RunData] = {}
 
 
 @dataclass
 class RunData:
-    """Texts and multi-hot targets of the three roles a run needs."""
+    """Texts and multi-hot targets of the three roles a run needs, and the fingerprint of what was read."""
 
     label_names: list[str]
     train: tuple[list[str], sp.csr_matrix]
     val: tuple[list[str], sp.csr_matrix]
     test: tuple[list[str], sp.csr_matrix]
     unseen_test_labels: int
+    fingerprint: dict
     label_texts: list[str] | None = None  # human-readable label names where the ids are codes (EURLEX57K)
 
 
 def prepare_data(spec: RunSpec, data_dir: str | None = None) -> RunData:
-    """Load the splits named by ``spec``; when training on ``val``, hold out a seeded slice of it for validation."""
-    options = {name: value for name, value in spec.overrides.items() if name in DATA_OVERRIDES}
+    """Load the splits named by ``spec``; when training on ``val``, hold out a seeded slice of it for validation.
+
+    Raises ValueError naming the split when one has no document, or none of its documents has a label; and when
+    ``spec.data`` holds a fingerprint that the data read now does not match (the files changed).
+    """
+    options = loader_options(spec)
     dataset = load_dataset(spec.dataset, data_dir=data_dir, seed=spec.seed, **options)
     train = dataset.split(spec.train_split)
     if spec.limit_train is not None:
@@ -53,16 +63,95 @@ def prepare_data(spec: RunSpec, data_dir: str | None = None) -> RunData:
     else:
         val = dataset.split("val")
     test = dataset.split(spec.eval_split)
+    roles = {"train": train, "val": val, "test": test}
+    names = {"train": spec.train_split, "val": "val", "test": spec.eval_split}
+    for role, split in roles.items():
+        _check_role(
+            spec.dataset, f"{names[role]} split" + (f" ({role})" if names[role] != role else ""), split
+        )
     seen = {label for labels in train.labels for label in labels}
-    unseen = sum(label not in seen for labels in test.labels for label in labels)
-    return RunData(
+    data = RunData(
         label_names=list(dataset.label_names),
         train=(list(train.texts), dataset.binarize(train.labels)),
         val=(list(val.texts), dataset.binarize(val.labels)),
         test=(list(test.texts), dataset.binarize(test.labels)),
-        unseen_test_labels=unseen,
+        unseen_test_labels=len({label for labels in test.labels for label in labels} - seen),
+        fingerprint=data_fingerprint(dataset.label_names, roles),
         label_texts=dataset.label_descriptions() if hasattr(dataset, "label_descriptions") else None,
     )
+    _check_fingerprint(spec, data)
+    return data
+
+
+def loader_options(spec: RunSpec) -> dict:
+    """What ``load_dataset`` is given besides the name: the data overrides (``zones``) and ``--format``."""
+    options = {name: value for name, value in spec.overrides.items() if name in DATA_OVERRIDES}
+    return {**options, "format": spec.format} if spec.format is not None else options
+
+
+def cached_data(spec: RunSpec, data_dir: str | None = None) -> RunData:
+    """:func:`prepare_data`, remembered for the last few specs while the dataset's files keep their size and time.
+
+    ``compare`` fingerprints every run's data before it decides what to reuse, then trains on that same data.
+    """
+    options = loader_options(spec)
+    dataset = load_dataset(spec.dataset, data_dir=data_dir, seed=spec.seed, **options)
+    files = tuple((str(path), *_file_state(path)) for path in dataset.source_files())
+    key = (spec.dataset, spec.seed, spec.train_split, spec.eval_split, spec.limit_train, str(data_dir))
+    key += (tuple(sorted(options.items())), files)
+    if key not in _DATA_CACHE:
+        while len(_DATA_CACHE) >= DATA_CACHE_SIZE:
+            _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
+        _DATA_CACHE[key] = prepare_data(dataclasses.replace(spec, data=None), data_dir)
+    data = _DATA_CACHE[key]
+    _check_fingerprint(spec, data)
+    return data
+
+
+def fingerprinted(spec: RunSpec, data_dir: str | None = None) -> RunSpec:
+    """``spec`` with the fingerprint of the data it reads now (loads the data, see :func:`cached_data`)."""
+    return with_data(spec, cached_data(dataclasses.replace(spec, data=None), data_dir).fingerprint)
+
+
+def _file_state(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return (-1, -1)
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+def _check_fingerprint(spec: RunSpec, data: RunData) -> None:
+    if spec.data is not None and spec.data != data.fingerprint:
+        raise ValueError(
+            f"the data of {spec.dataset} changed since this run was set up (fingerprint "
+            f"{spec.data['sha256'][:12]}, now {data.fingerprint['sha256'][:12]}); start a fresh run"
+        )
+
+
+def _check_role(dataset: str, name: str, split: Split) -> None:
+    if len(split) == 0:
+        raise ValueError(f"{dataset}: the {name} has no documents; a run needs at least one")
+    if not any(split.labels):
+        raise ValueError(
+            f"{dataset}: none of the {len(split)} documents of the {name} has a label; check the file's "
+            "format (fastText needs __label__ tokens; TSV is labels<TAB>text) or name it with --format"
+        )
+
+
+def data_fingerprint(label_names: list[str], roles: dict[str, Split]) -> dict:
+    """SHA-256 of the label names and of each role's texts and labels, in order, with the sizes.
+
+    This identifies the data a run read: any change to a file's content (a text, a label, a line moved between
+    splits), to the splits chosen or to ``--limit-train`` changes it; a file merely touched does not.
+    """
+    digest = hashlib.sha256(json.dumps(list(label_names)).encode())
+    for role, split in roles.items():
+        digest.update(f"\n{role}:{len(split)}\n".encode())
+        for text, labels in zip(split.texts, split.labels, strict=True):
+            digest.update(json.dumps([text, labels], ensure_ascii=False).encode() + b"\n")
+    sizes = {f"{role}_docs": len(split) for role, split in roles.items()}
+    return {"sha256": digest.hexdigest(), **sizes, "labels": len(label_names)}
 
 
 def execute(
@@ -77,7 +166,7 @@ def execute(
 ) -> dict:
     """Train and evaluate ``spec``; writes the run folder ``output`` (rank 0 only) and returns ``metrics.json``'s dict."""
     output = Path(output)
-    data = prepare_data(spec, data_dir)
+    data = cached_data(spec, data_dir)
     propensities = _propensities(data.train[1])
     label_counts = np.asarray(data.train[1].sum(axis=0)).ravel()
     started = time.perf_counter()

@@ -1,10 +1,13 @@
 """A run's full, resolved configuration: preset + dataset settings + command-line overrides.
 
-Two runs with the same spec are the same experiment, so ``compare`` reuses finished runs by the spec's hash.
+Two runs with the same spec are the same experiment, so ``compare`` reuses finished runs by the spec's hash. The spec
+holds a fingerprint of the data the run read (``data``, see :func:`with_data`), so a run is never reused, nor
+resumed, on data that changed since.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -31,6 +34,8 @@ MODEL_OVERRIDES = {
     *HEAD_OPTIONS,
 }
 DATA_OVERRIDES = {"zones"}  # passed to the dataset's loader (eurlex57k's document parts)
+# Spec fields added after runs were recorded: left out of the hash while ``None``.
+LATER_SPEC_FIELDS = ("format", "data")
 TRAIN_OVERRIDES = {"epochs", "batch_size", "lr", "head_lr", "patience", "monitor", "checkpoint_every"}
 
 
@@ -48,6 +53,8 @@ class RunSpec:
     model: dict | None = None
     train: dict = field(default_factory=dict)
     linear: dict | None = None
+    format: str | None = None
+    data: dict | None = None
 
     @property
     def is_linear(self) -> bool:
@@ -57,9 +64,13 @@ class RunSpec:
         """A short hash of everything that changes the result (not the device, nor verbosity).
 
         Settings added after runs were recorded leave the hash out at the value those runs had, so they keep
-        their hash and are still reused.
+        their hash and are still reused: the file ``format`` when detected (``None``), the ``data`` fingerprint
+        when not taken yet (``None``, as in runs recorded before fingerprints existed).
         """
         data = asdict(self)
+        for name in LATER_SPEC_FIELDS:
+            if data[name] is None:
+                del data[name]
         for name, recorded in LATER_MODEL_SETTINGS.items():
             for settings in (data["model"] or {}, data["overrides"]):
                 if settings.get(name) == recorded:
@@ -79,10 +90,9 @@ class RunSpec:
             parts += [f"--train-split {self.train_split}", f"--eval-split {self.eval_split}"]
         if self.limit_train is not None:
             parts.append(f"--limit-train {self.limit_train}")
-        for name, value in self.overrides.items():
-            option = "lambda" if name == "lambda_" else name.replace("_", "-")
-            parts.append(f"--{option} {'none' if value is None else value}")
-        return " ".join(parts)
+        if self.format is not None:
+            parts.append(f"--format {self.format}")
+        return " ".join(parts + override_options(self.overrides))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,6 +100,27 @@ class RunSpec:
     @classmethod
     def from_dict(cls, data: dict) -> RunSpec:
         return cls(**data)
+
+
+def override_options(overrides: dict) -> list[str]:
+    """Command-line options that give ``overrides`` (``lambda_`` -> ``--lambda``, ``None`` -> ``none``)."""
+    options = []
+    for name, value in overrides.items():
+        option = "lambda" if name == "lambda_" else name.replace("_", "-")
+        options.append(f"--{option} {'none' if value is None else value}")
+    return options
+
+
+def with_data(spec: RunSpec, fingerprint: dict) -> RunSpec:
+    """``spec`` with the fingerprint of the data it reads (``RunData.fingerprint``: content hash and sizes)."""
+    return dataclasses.replace(spec, data=dict(fingerprint))
+
+
+def spec_differences(saved: dict, spec: RunSpec) -> list[str]:
+    """The fields in which a saved spec (``config.json``'s ``spec``) differs from ``spec``, ``data`` first."""
+    wanted = spec.to_dict()
+    names = sorted(set(saved) | set(wanted), key=lambda name: (name != "data", name))
+    return [name for name in names if name != "overrides" and saved.get(name) != wanted.get(name)]
 
 
 def build_spec(
@@ -101,6 +132,7 @@ def build_spec(
     eval_split: str = "test",
     limit_train: int | None = None,
     overrides: dict | None = None,
+    format: str | None = None,
 ) -> RunSpec:
     """Resolve ``method`` on ``dataset`` with ``overrides`` (``None`` values are ignored)."""
     recipe = method_recipe(method)
@@ -116,6 +148,7 @@ def build_spec(
         "eval_split": eval_split,
         "limit_train": limit_train,
         "overrides": overrides,
+        "format": format,
     }
     if recipe.pop("kind", None) == "linear":  # the neural settings do not apply to the TF-IDF baseline
         data_only = {k: v for k, v in overrides.items() if k in DATA_OVERRIDES}

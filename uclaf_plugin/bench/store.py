@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data import DATASETS
 from ..files import read_json
 from .runner import CONFIG_FILE, METRICS_FILE
-from .spec import RunSpec
+from .spec import LATER_SPEC_FIELDS, RunSpec
 
 DEFAULT_ROOT = Path("runs")
 
@@ -24,21 +25,39 @@ def finished_run(spec: RunSpec, root: str | Path = DEFAULT_ROOT) -> Path | None:
     """The folder of a finished run of the same experiment as ``spec`` under ``root``, if there is one.
 
     The same experiment means the same resolved settings, however the overrides were written: a run recorded
-    with ``--max-length 128``, where 128 is the default, is the run without it (its folder hash differs).
+    with ``--max-length 128``, where 128 is the default, is the run without it (its folder hash differs); and the
+    same data: a ``spec`` with a data fingerprint matches runs that read data with the same fingerprint, or, for a
+    registered dataset, runs recorded before fingerprints existed whose train/val/test sizes and label count match.
     """
     folder = default_run_dir(spec, root)
     wanted = _experiment(spec.to_dict())
     for candidate in sorted(folder.parent.glob(f"seed{spec.seed}-*"), key=lambda path: path != folder):
-        if (candidate / METRICS_FILE).is_file() and _experiment(
-            read_json(candidate / CONFIG_FILE)["spec"]
-        ) == wanted:
+        if not (candidate / METRICS_FILE).is_file():
+            continue
+        saved = read_json(candidate / CONFIG_FILE)["spec"]
+        if _experiment(saved) == wanted and _same_data(saved, spec, candidate):
             return candidate
     return None
 
 
 def _experiment(spec: dict) -> dict:
-    """What decides a run's result: the spec less the overrides, which the resolved settings already hold."""
-    return {name: value for name, value in spec.items() if name != "overrides"}
+    """What decides a run's result, besides the data: the spec less the overrides (the resolved settings hold
+    them), the data fingerprint and, when detected, the file format."""
+    return {
+        name: value
+        for name, value in spec.items()
+        if name not in ("overrides", "data") and not (name in LATER_SPEC_FIELDS and value is None)
+    }
+
+
+def _same_data(saved: dict, spec: RunSpec, folder: Path) -> bool:
+    if spec.data is None or saved.get("data") == spec.data:
+        return True
+    if saved.get("data") is not None or spec.dataset not in DATASETS:
+        return False
+    recorded = read_json(folder / METRICS_FILE).get("data", {})
+    sizes = {name: value for name, value in spec.data.items() if name != "sha256"}
+    return all(recorded.get(name) == value for name, value in sizes.items())
 
 
 def load_run(folder: str | Path) -> dict:

@@ -112,6 +112,10 @@ class MultiLabelDataset:
     def test(self) -> Split:
         return self.split("test")
 
+    def source_files(self) -> list[Path]:
+        """Every file the splits read (each once, in split order); empty for data made in memory."""
+        return list(dict.fromkeys(path for source in self._sources.values() for path in source.files))
+
     def splits_available(self) -> list[str]:
         """Names of the splits whose files are all present."""
         return [
@@ -202,7 +206,9 @@ class MultiLabelDataset:
             "name": self.name,
             "num_labels": len(self.label_names),
             "documents": {name: len(docs) for name, docs in labels.items()},
-            "labels_per_document": {name: _mean(len(doc) for doc in docs) for name, docs in labels.items()},
+            "labels_per_document": {
+                name: _mean(len(set(doc)) for doc in docs) for name, docs in labels.items()
+            },
             "words_per_document": {
                 name: _mean(len(text.split()) for text in self.split(name).texts)
                 for name in self.splits_available()

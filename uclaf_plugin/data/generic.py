@@ -1,11 +1,16 @@
 """Datasets in generic files: fastText, LibMultiLabel TSV or JSONL, as a folder of splits or one file.
 
 - fastText: ``__label__a __label__b some text`` (every ``__label__`` token is a label).
-- LibMultiLabel TSV: ``labels<TAB>text`` (labels space-separated), or ``id<TAB>labels<TAB>text``.
+  As in fastText, ``__label__`` tokens may stand anywhere on the line, and a line may have none.
+- LibMultiLabel TSV: ``labels<TAB>text`` (labels space-separated), or ``id<TAB>labels<TAB>text``. The column
+  count is a property of the file: a header line (``labels<TAB>text``, ``id<TAB>labels<TAB>text``) names it,
+  else the count most lines have (ties: the first line's); lines with another count are malformed (a TAB
+  inside the text would otherwise turn words into labels).
 - JSONL: ``{"text": "...", "labels": ["a", "b"]}`` per line.
 
-The format comes from the extension (``.jsonl``/``.json``/``.ndjson``, ``.tsv``) or, for other names,
-from the first non-blank line. In a folder, splits are found by file name: ``train*``, ``val*``/``dev*``
+Lines end with LF, CRLF or CR (one convention per file); a UTF-8 byte-order mark is dropped. The format comes
+from the extension (``.jsonl``/``.json``/``.ndjson``, ``.tsv``) or, for other names, from the first non-blank
+lines (``format=``, the CLI's ``--format``, names it where it cannot be told). In a folder, splits are found by file name: ``train*``, ``val*``/``dev*``
 and ``test*``; a missing val split is carved from train with the seed. A single file is split into
 train/val/test with the seed (``val_fraction``, ``test_fraction``).
 """
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections import Counter
 from pathlib import Path
 
 from .base import MultiLabelDataset, Split, SplitSource
@@ -23,6 +28,14 @@ from .textfiles import LineProblem, carved_sources, check_fraction, partition, r
 LABEL_PREFIX = "__label__"
 SPLIT_PREFIXES = {"train": ("train",), "val": ("val", "dev"), "test": ("test",)}
 EXTENSION_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".tsv": "tsv"}
+FORMATS = ("fasttext", "tsv", "jsonl")
+SNIFF_LINES = 100  # non-blank lines read to tell a file's format
+TSV_HEADERS = {
+    ("labels", "text"): 2,
+    ("label", "text"): 2,
+    ("id", "labels", "text"): 3,
+    ("id", "label", "text"): 3,
+}
 
 
 def parse_fasttext_line(line: str) -> tuple[str, list[str]]:
@@ -33,13 +46,34 @@ def parse_fasttext_line(line: str) -> tuple[str, list[str]]:
     return " ".join(token for token in tokens if not token.startswith(LABEL_PREFIX)), labels
 
 
-def parse_tsv_line(line: str) -> tuple[str, list[str]]:
-    columns = line.split("\t")
-    if len(columns) not in (2, 3):
+def parse_tsv_line(line: str, columns: int = 2) -> tuple[str, list[str]]:
+    """``labels<TAB>text`` (``columns=2``) or ``id<TAB>labels<TAB>text`` (``columns=3``)."""
+    found = line.split("\t")
+    if len(found) != columns:
+        layout = "(labels, text)" if columns == 2 else "(id, labels, text)"
         raise LineProblem(
-            f"expected 2 tab-separated columns (labels, text) or 3 (id, labels, text), found {len(columns)}"
+            f"expected {columns} tab-separated columns {layout} like the rest of the file, found {len(found)}"
+            + ("; a TAB inside the text? Replace it with a space" if len(found) > columns else "")
         )
-    return columns[-1], columns[-2].split()
+    return found[-1], found[-2].split()
+
+
+def read_tsv(path: Path, strict: bool) -> Split:
+    """A TSV file whose column count (2 or 3) is decided once for the file (see the module docstring)."""
+    lines = [(lineno, line) for lineno, line in read_lines(path) if line.strip()]
+    header = (
+        TSV_HEADERS.get(tuple(column.strip().lower() for column in lines[0][1].split("\t")))
+        if lines
+        else None
+    )
+    if header:
+        columns, lines = header, lines[1:]
+    else:
+        counts = Counter(len(line.split("\t")) for _, line in lines)
+        usable = [count for count in counts if count in (2, 3)]
+        first = len(lines[0][1].split("\t")) if lines else 2
+        columns = max(usable, key=lambda count: (counts[count], count == first), default=2)
+    return read_records(path, functools.partial(parse_tsv_line, columns=columns), strict, lines)
 
 
 def parse_jsonl_line(line: str) -> tuple[str, list[str]]:
@@ -55,37 +89,42 @@ def parse_jsonl_line(line: str) -> tuple[str, list[str]]:
     return record["text"], [str(label) for label in labels]
 
 
-PARSERS: dict[str, Callable[[str], tuple[str, list[str]]]] = {
-    "fasttext": parse_fasttext_line,
-    "tsv": parse_tsv_line,
-    "jsonl": parse_jsonl_line,
-}
-
-
 def detect_format(path: Path) -> str:
-    """``fasttext``, ``tsv`` or ``jsonl``, from the extension or else the first non-blank line."""
+    """``fasttext``, ``tsv`` or ``jsonl``, from the extension or else the first non-blank lines."""
     if path.suffix.lower() in EXTENSION_FORMATS:
         return EXTENSION_FORMATS[path.suffix.lower()]
-    first = next((line for _, line in read_lines(path) if line.strip()), "")
-    if first.lstrip().startswith("{"):
+    lines = []
+    for _, line in read_lines(path):
+        if line.strip():
+            lines.append(line)
+        if len(lines) == SNIFF_LINES:
+            break
+    if not lines:
+        raise ValueError(
+            f"{path}: no documents (the file is empty or blank); a split needs at least one document"
+        )
+    if lines[0].lstrip().startswith("{"):
         return "jsonl"
-    if first.lstrip().startswith(LABEL_PREFIX):
+    if any(token.startswith(LABEL_PREFIX) for line in lines for token in line.split()):
         return "fasttext"
-    if "\t" in first:
+    if "\t" in lines[0]:
         return "tsv"
     raise ValueError(
         f"cannot tell the format of {path}: expected fastText (`__label__a text`), LibMultiLabel TSV "
         '(`labels<TAB>text`) or JSONL (`{"text": ..., "labels": [...]}`); '
-        'pass format="fasttext", "tsv" or "jsonl"'
+        "name it with --format fasttext|tsv|jsonl (format= in load_dataset)"
     )
 
 
 def read_generic(path: Path, strict: bool, format: str | None = None) -> Split:
     """Read one file in a generic format (detected unless ``format`` is given)."""
+    if format is not None and format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     format = format or detect_format(path)
-    if format not in PARSERS:
-        raise ValueError(f"format must be one of {sorted(PARSERS)}, got {format!r}")
-    return read_records(path, PARSERS[format], strict)
+    if format == "tsv":
+        return read_tsv(path, strict)
+    parse = parse_fasttext_line if format == "fasttext" else parse_jsonl_line
+    return read_records(path, parse, strict)
 
 
 def load_generic(

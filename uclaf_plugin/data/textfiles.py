@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +25,28 @@ class MalformedLines:
     def report(self, path: Path, lineno: int, problem: str) -> None:
         if self.strict:
             raise ValueError(
-                f"{path}:{lineno}: {problem}. Fix or remove the line, "
-                "or load with strict=False to skip malformed lines."
+                f"{path}:{lineno}: {problem}. Fix or remove the line (load_dataset(..., strict=False) "
+                "skips malformed lines; a whole file misread? name its format with --format)."
             )
         self.count += 1
 
 
+def line_ending(path: Path) -> str:
+    """The file's line end, decided once from its first 64 KiB: ``"\\n"`` (also CRLF), else ``"\\r"`` (old Mac)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    return "\r" if b"\r" in head and b"\n" not in head else "\n"
+
+
 def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
-    """Yield ``(line number from 1, line)`` without the line end; only ``\\n`` ends a line."""
+    """Yield ``(line number from 1, line)`` without the line end.
+
+    One convention per file (LF, CRLF or CR, see :func:`line_ending`), so a stray ``\\r`` inside a line of an LF
+    file stays part of the line. A UTF-8 byte-order mark at the start is dropped, not read as text.
+    """
+    codec = "utf-8-sig" if encoding.lower().replace("-", "").replace("_", "") == "utf8" else encoding
     try:
-        with open(path, encoding=encoding, newline="\n") as handle:
+        with open(path, encoding=codec, newline=line_ending(path)) as handle:
             for lineno, line in enumerate(handle, start=1):
                 yield lineno, line.rstrip("\r\n")
     except UnicodeDecodeError as err:
@@ -46,12 +58,21 @@ def read_label_lines(path: Path) -> list[list[str]]:
     return [line.split() for _, line in read_lines(path)]
 
 
-def read_records(path: Path, parse_line: Callable[[str], tuple[str, list[str]]], strict: bool) -> Split:
-    """Parse one ``(text, labels)`` record per non-blank line; malformed lines raise or are skipped."""
+def read_records(
+    path: Path,
+    parse_line: Callable[[str], tuple[str, list[str]]],
+    strict: bool,
+    lines: Iterable[tuple[int, str]] | None = None,
+) -> Split:
+    """Parse one ``(text, labels)`` record per non-blank line; malformed lines raise or are skipped.
+
+    ``lines``: ``(line number, line)`` pairs already read from ``path`` (default: read it). A label repeated on
+    one line counts once. A file with no document raises ValueError naming it.
+    """
     malformed = MalformedLines(strict)
     texts: list[str] = []
     labels: list[list[str]] = []
-    for lineno, line in read_lines(path):
+    for lineno, line in read_lines(path) if lines is None else lines:
         if not line.strip():
             continue
         try:
@@ -62,7 +83,10 @@ def read_records(path: Path, parse_line: Callable[[str], tuple[str, list[str]]],
             malformed.report(path, lineno, str(problem))
             continue
         texts.append(text)
-        labels.append(doc_labels)
+        labels.append(list(dict.fromkeys(doc_labels)))
+    if not texts:
+        problem = f"all {malformed.count} lines are malformed" if malformed.count else "the file is empty"
+        raise ValueError(f"{path}: no documents ({problem}); a split needs at least one document")
     return Split(texts, labels, skipped=malformed.count)
 
 
