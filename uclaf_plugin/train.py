@@ -168,7 +168,7 @@ class Trainer:
                         "lr": state["scheduler"].get_last_lr()[0],
                     }
                 )
-                if self._stop_requested:
+                if self._stop_agreed():
                     raise TrainingInterrupted(self._save_checkpoint(state))
                 if self.config.checkpoint_every and state["global_step"] % self.config.checkpoint_every == 0:
                     self._save_checkpoint(state)
@@ -338,6 +338,14 @@ class Trainer:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._previous_handlers[signum] = signal.signal(signum, request_stop)
+
+    def _stop_agreed(self) -> bool:
+        """Whether to stop after this step: a stop asked on any rank stops every rank at the same step."""
+        if self.world_size == 1:
+            return self._stop_requested
+        flag = torch.tensor([float(self._stop_requested)], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _restore_interrupt_handler(self) -> None:
         for signum, handler in self._previous_handlers.items():
