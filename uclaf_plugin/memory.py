@@ -165,6 +165,37 @@ class MultiLabelQueue(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
+def _rank_order(num_rows: int, device: torch.device) -> Tensor:
+    """Rows of a batch gathered by PML's ``DistributedLossWrapper``, put back in rank order.
+
+    The wrapper concatenates this rank's rows first, then the other ranks' in rank order (PML issue #639). Outside
+    ``torch.distributed``, or when the rows cannot be equal blocks from every rank, the order is unchanged.
+    """
+    rows = torch.arange(num_rows, device=device)
+    if not _is_distributed() or num_rows % dist.get_world_size():
+        return rows
+    world_size, rank = dist.get_world_size(), dist.get_rank()
+    blocks = rows.view(world_size, -1)  # block 0: this rank; then ranks 0..world_size-1 without this one
+    senders = [rank, *(other for other in range(world_size) if other != rank)]
+    return blocks[[senders.index(sender) for sender in range(world_size)]].reshape(-1)
+
+
+def _in_rank_order(embeddings, labels, indices_tuple, enqueue_mask):
+    """The batch in :func:`_rank_order`, with ``indices_tuple``'s anchors renumbered to match."""
+    order = _rank_order(len(embeddings), embeddings.device)
+    if torch.equal(order, torch.arange(len(order), device=order.device)):
+        return embeddings, labels, indices_tuple, enqueue_mask
+    if indices_tuple is not None:
+        position = torch.empty_like(order)
+        position[order] = torch.arange(len(order), device=order.device)
+        anchors = (0, 2) if len(indices_tuple) == 4 else (0,)
+        indices_tuple = tuple(
+            position[part.to(order.device)] if i in anchors else part for i, part in enumerate(indices_tuple)
+        )
+    mask = enqueue_mask[order] if enqueue_mask is not None else None
+    return embeddings[order], labels.index_select(0, order), indices_tuple, mask
+
+
 class MultiLabelCrossBatchMemory(CrossBatchMemory):
     """PML's ``CrossBatchMemory`` for multi-hot labels, wrapping a :class:`~uclaf_plugin.CACLLoss`.
 
@@ -172,7 +203,10 @@ class MultiLabelCrossBatchMemory(CrossBatchMemory):
     by ``enqueue_mask``) enters the memory first; the anchors (the batch, or the rows not enqueued) are then
     compared with the whole memory, leaving out each anchor's own slot. A ``miner(embeddings, labels,
     ref_emb, ref_labels)`` may pick candidate pairs, as in PML. Memory rows are detached. Under DDP wrap it in
-    PML's ``DistributedLossWrapper``, which gathers the batches of all ranks first.
+    PML's ``DistributedLossWrapper``, which gathers the batches of all ranks first. That wrapper puts the own
+    rank's rows first (PML issue #639); under ``torch.distributed`` a batch of equal blocks from every rank enters
+    the memory in rank order instead, so every rank holds the same memory, in the same slots, and computes the
+    same loss, whatever ``memory_size``.
     """
 
     def __init__(
@@ -228,6 +262,10 @@ class MultiLabelCrossBatchMemory(CrossBatchMemory):
                     f"enqueue_mask must have shape ({len(embeddings)},), got {tuple(enqueue_mask.shape)}"
                 )
             enqueue_mask = enqueue_mask.to(embeddings.device).bool()
+        embeddings, labels, indices_tuple, enqueue_mask = _in_rank_order(
+            embeddings, labels, indices_tuple, enqueue_mask
+        )
+        if enqueue_mask is not None:
             self.queue.enqueue(embeddings[enqueue_mask], labels[enqueue_mask])
             embeddings, labels, own_slots = embeddings[~enqueue_mask], labels[~enqueue_mask], None
         elif len(embeddings) > self.memory_size:

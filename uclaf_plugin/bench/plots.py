@@ -51,7 +51,8 @@ def _run_test_split(run_dir: Path, data_dir):
     spec = read_json(Path(run_dir) / "config.json").get("spec")
     if not spec:
         raise ValueError(f"{run_dir}/config.json has no run spec; pass a folder written by uclaf-bench run")
-    dataset = load_dataset(spec["dataset"], data_dir=data_dir, seed=spec["seed"])
+    options = {"format": spec["format"]} if spec.get("format") else {}  # a run on files named with --format
+    dataset = load_dataset(spec["dataset"], data_dir=data_dir, seed=spec["seed"], **options)
     return dataset.split(spec["eval_split"])
 
 
