@@ -47,7 +47,7 @@ def run(
         overrides=overrides,
         format=format,
     )
-    spec = fingerprinted(spec, data_dir)
+    spec = _fingerprinted_if_readable(spec, data_dir)
     folder = Path(output) if output is not None else default_run_dir(spec)
     _check_run_folder(folder, spec, resume, CHECKPOINT_FILE)
     if (folder / METRICS_FILE).is_file() and not resume:
@@ -60,6 +60,15 @@ def run(
         stop.resume_command = f"{_shell_command(spec)} --output {shlex.quote(str(folder))} --resume"
         raise
     return read_json(folder / METRICS_FILE), folder
+
+
+def _fingerprinted_if_readable(spec: RunSpec, data_dir) -> RunSpec:
+    """``spec`` with its data fingerprint; unchanged when a split file is missing, so a finished run is still
+    found by its settings, and training stops with the missing file's message."""
+    try:
+        return fingerprinted(spec, data_dir)
+    except FileNotFoundError:
+        return spec
 
 
 def _shell_command(spec: RunSpec) -> str:
@@ -146,7 +155,7 @@ def _experiment(
     """Run (reuse, resume) the labelled specs on the data as it is now; on Ctrl-C, say how to go on."""
     from ..train import TrainingInterrupted
 
-    labelled = [(label, fingerprinted(spec, data_dir)) for label, spec in labelled]
+    labelled = [(label, _fingerprinted_if_readable(spec, data_dir)) for label, spec in labelled]
     try:
         results = run_specs(labelled, _runner(data_dir, device, quiet, announce), root, announce=announce)
     except TrainingInterrupted as stop:

@@ -27,7 +27,8 @@ def finished_run(spec: RunSpec, root: str | Path = DEFAULT_ROOT) -> Path | None:
     The same experiment means the same resolved settings, however the overrides were written: a run recorded
     with ``--max-length 128``, where 128 is the default, is the run without it (its folder hash differs); and the
     same data: a ``spec`` with a data fingerprint matches runs that read data with the same fingerprint, or, for a
-    registered dataset, runs recorded before fingerprints existed whose train/val/test sizes and label count match.
+    registered dataset, runs recorded before fingerprints existed whose train/val/test sizes and label count match
+    (or that record no sizes).
     """
     folder = default_run_dir(spec, root)
     wanted = _experiment(spec.to_dict())
@@ -55,7 +56,9 @@ def _same_data(saved: dict, spec: RunSpec, folder: Path) -> bool:
         return True
     if saved.get("data") is not None or spec.dataset not in DATASETS:
         return False
-    recorded = read_json(folder / METRICS_FILE).get("data", {})
+    recorded = read_json(folder / METRICS_FILE).get("data")
+    if recorded is None:  # a record written by hand, without the sizes a run writes: nothing to check
+        return True
     sizes = {name: value for name, value in spec.data.items() if name != "sha256"}
     return all(recorded.get(name) == value for name, value in sizes.items())
 
