@@ -3,7 +3,7 @@
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
 #   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear goemotions goemotions-seeds baselines-seeds lan-variants benchmarks collect
-#           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 collect-gpu (on a CUDA machine; runs under runs-gpu/)
+#           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
@@ -163,6 +163,17 @@ keep_runs() {  # keep_runs ROOT DATASET DEST: each run's record, one CSV row per
   $BENCH report --runs "$dest/records/$dataset.jsonl" --csv "$dest/$dataset.csv" > /dev/null
   (cd "$root/$dataset" && find . -maxdepth 1 \( -name '*.md' -o -name '*.csv' -o -name '*.png' \) -print0 \
     | xargs -0 -I{} install -D -m 644 {} "$OLDPWD/$dest/tables/$dataset/{}")
+}
+
+stage_gpu_eurlex57k() {  # issue 21: bert and uclaf at the paper's EURLex settings (presets: 512 tokens, λ 0.5, τ 3, dropout 0.5)
+  # batch 32 with the lr scaled linearly from the paper's 16 / 5e-5; uclaf with the shortlisted LAN and descriptor init.
+  # EURLEX_LIMIT (seeded train sample; default the whole split), EURLEX_EPOCHS, EURLEX_DEVICE, EURLEX_ROOT, EURLEX_EXTRA.
+  local flags="--dataset eurlex57k --seed 0 --epochs ${EURLEX_EPOCHS:-2} --batch-size 32 --lr 1e-4 --quiet $KEYS"
+  flags+=" --device ${EURLEX_DEVICE:-cuda} ${EURLEX_LIMIT:+--limit-train $EURLEX_LIMIT} ${EURLEX_EXTRA:-}"
+  local root="${EURLEX_ROOT:-runs-gpu}/eurlex57k" sample="${EURLEX_LIMIT:-all}"
+  $BENCH run $flags --method bert --output "$root/bert-$sample-seed0" & local bert=$!
+  $BENCH run $flags --method uclaf --shortlist-size 64 --label-init names --output "$root/uclaf-$sample-seed0" & local uclaf=$!
+  wait $bert; wait $uclaf
 }
 
 stage_collect_gpu() {
