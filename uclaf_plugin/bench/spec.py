@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from ..heads import SCORINGS
 from ..model import KEY_PRECISIONS
 from ..pipeline import LATER_MODEL_SETTINGS, ModelConfig
-from ..train import TrainConfig
+from ..train import LATER_TRAIN_SETTINGS, TrainConfig
 from .presets import ENCODER_LR, dataset_settings, method_recipe
 
 # LAN-only options -> (LabelAttentionHead argument, its default: left out of head_kwargs, so the hash stays).
@@ -37,6 +37,7 @@ DATA_OVERRIDES = {"zones"}  # passed to the dataset's loader (eurlex57k's docume
 # Spec fields added after runs were recorded: left out of the hash while ``None``.
 LATER_SPEC_FIELDS = ("format", "data")
 TRAIN_OVERRIDES = {"epochs", "batch_size", "lr", "head_lr", "patience", "monitor", "checkpoint_every"}
+TRAIN_OVERRIDES |= {"group_by_length", "amp"}  # CPU step options (issue 20 part 5); not defaults
 
 
 @dataclass
@@ -75,6 +76,9 @@ class RunSpec:
             for settings in (data["model"] or {}, data["overrides"]):
                 if settings.get(name) == recorded:
                     del settings[name]
+        for name, recorded in LATER_TRAIN_SETTINGS.items():
+            if data["train"].get(name) == recorded:
+                del data["train"][name]
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
