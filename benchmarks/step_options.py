@@ -66,7 +66,6 @@ class Variant:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.model.momentum_step()
         self.seconds += time.perf_counter() - started
 
 

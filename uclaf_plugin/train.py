@@ -23,9 +23,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from .contrastive import native_cpu_bf16
 from .files import atomic_write
 from .metrics import evaluate
-from .model import native_cpu_bf16
 from .pipeline import TextClassifier, pad_batch
 from .sparse_labels import SPARSE_LABELS_FROM, csr_to_torch
 
