@@ -101,3 +101,26 @@ def test_learns_a_separable_problem():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0]
+
+
+def test_frozen_embeddings_get_no_gradient_and_stay_put():
+    weights = torch.randn(VOCAB, EMB)
+    model = encoder(embedding_weights=weights, freeze_embeddings=True).train()
+    ids, mask = batch([4, 6], 6)
+    features, _ = model(ids, mask)
+    features.sum().backward()
+    assert model.embedding.weight.grad is None and torch.equal(model.embedding.weight, weights)
+    assert model.lstm.weight_ih_l0.grad is not None
+
+
+def test_output_dropout_is_identity_in_eval_and_keeps_padding_zero_in_training():
+    torch.manual_seed(1)
+    plain = encoder()
+    dropped = encoder(output_dropout=0.5)
+    dropped.load_state_dict(plain.state_dict())
+    ids, mask = batch([3, 7], 7)
+    assert torch.equal(plain(ids, mask)[0], dropped(ids, mask)[0])
+    features, out_mask = dropped.train()(ids, mask)
+    real = features[out_mask]
+    assert (features[~out_mask] == 0).all()
+    assert 0.3 < (real == 0).float().mean() < 0.7  # about half the real features dropped

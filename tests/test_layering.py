@@ -44,6 +44,7 @@ LAYER_OF = {
     "uclaf_plugin.augment": "core",
     "uclaf_plugin.metrics": "core",
     "uclaf_plugin.heads": "core",
+    "uclaf_plugin.shortlist": "core",  # label clusters and candidate shortlists for label-wise attention
     "uclaf_plugin.encoders": "core",
     "uclaf_plugin.adapters": "core",  # an empty package marker
     "uclaf_plugin.adapters.transformer": "core",  # encoder: the Hugging Face transformer

@@ -77,6 +77,13 @@ Zones = Annotated[
         " (default header,recitals,main_body)."
     ),
 ]
+Embeddings = Annotated[
+    str | None,
+    typer.Option(
+        help="xmlcnn/attentionxml input: glove (words, GloVe 6B 50d; the preset), word2vec (words, skip-gram"
+        " fitted on the training split) or wordpiece (MiniLM word pieces and input embeddings)."
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Seeds = Annotated[str, typer.Option(help="Comma-separated seeds; tables show mean ± std.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
@@ -183,6 +190,7 @@ def run(
     lan_scoring: LanScoring = None,
     shortlist_size: ShortlistSize = None,
     zones: Zones = None,
+    embeddings: Embeddings = None,
     seed: Seed = 0,
     device: Device = "auto",
     output: Annotated[
@@ -223,6 +231,7 @@ def run(
         lan_scoring=lan_scoring,
         shortlist_size=shortlist_size,
         zones=zones,
+        embeddings=embeddings,
     )
     metrics, folder = commands.run(
         dataset,
@@ -256,6 +265,7 @@ def compare(
     lr: SharedLr = None,
     label_init: LabelInit = None,
     key_precision: KeyPrecision = None,
+    embeddings: Embeddings = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -282,6 +292,7 @@ def compare(
         lr=lr,
         label_init=label_init,
         key_precision=key_precision,
+        embeddings=embeddings,
     )
     _show_experiment(
         commands.compare,

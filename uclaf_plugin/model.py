@@ -32,7 +32,8 @@ class UCLAF(nn.Module):
     Args:
         encoder: module with ``output_dim`` and ``forward(input_ids, attention_mask) -> (features, mask)``.
         num_labels: size of the label space.
-        head: ``"lan"``, ``"linear"``, ``"dot"`` or ``"xmlcnn"``, or a ready ``nn.Module`` with the head signature.
+        head: ``"lan"``, ``"linear"``, ``"dot"``, ``"xmlcnn"``, ``"attentionxml"`` (label clusters + shortlist), or a
+            ready ``nn.Module`` with the head signature.
         contrastive: ``None`` (plain BCE) or the name of a positive definition of CACL: ``"per_label"``, ``"any"``,
             ``"all"``, ``"jaccard"`` or one added with :func:`~uclaf_plugin.positives.register_positive`.
         lambda_: weight of the contrastive term.
@@ -181,6 +182,10 @@ def _build_head(name: str, input_dim: int, num_labels: int, head_kwargs: dict | 
         from .adapters.xmlcnn import XMLCNNHead
 
         return XMLCNNHead(input_dim, num_labels, **(head_kwargs or {}))
+    if name == "attentionxml":
+        from .adapters.attentionxml import AttentionXMLHead
+
+        return AttentionXMLHead(input_dim, num_labels, **(head_kwargs or {}))
     return build_head(name, input_dim, num_labels, **(head_kwargs or {}))
 
 

@@ -15,6 +15,15 @@ import torch
 from torch import nn
 
 from .adapters.transformer import DEFAULT_ENCODER, TransformerEncoder, load_tokenizer
+from .adapters.wordvectors import (
+    WORD_VECTOR_DIM,
+    WORD_VECTORS,
+    load_word_tokenizer,
+    save_word_tokenizer,
+    training_vocabulary,
+    word_tokenizer,
+    word_vectors,
+)
 from .files import atomic_write, read_json, write_json
 from .heads import masked_mean_pool
 from .model import UCLAF
@@ -22,7 +31,7 @@ from .model import UCLAF
 BASELINE_ENCODERS = ("xmlcnn", "attentionxml")
 WEIGHTS_FILE = "model.safetensors"
 # Model settings added after models and runs were recorded, with the value those had.
-LATER_MODEL_SETTINGS = {"key_precision": "fp32"}
+LATER_MODEL_SETTINGS = {"key_precision": "fp32", "embeddings": "wordpiece"}
 
 
 @dataclass
@@ -31,8 +40,10 @@ class ModelConfig:
 
     ``encoder`` is ``"minilm"`` (the offline default), ``"xmlcnn"``, ``"attentionxml"`` or a Hugging Face model
     path; the two baselines read the ids of ``tokenizer`` (default: the MiniLM WordPiece tokenizer) and start from its
-    input embeddings when ``init_embeddings``. ``label_init="names"`` starts LAN's label vectors from the encoder's
-    embedding of the label names.
+    input embeddings when ``init_embeddings``. ``embeddings="glove"`` or ``"word2vec"`` gives the two baselines
+    word-level tokens over the training split's vocabulary and static word vectors instead
+    (:mod:`uclaf_plugin.adapters.wordvectors`); ``"wordpiece"`` keeps the tokenizer's word pieces.
+    ``label_init="names"`` starts LAN's label vectors from the encoder's embedding of the label names.
     """
 
     encoder: str = DEFAULT_ENCODER
@@ -49,6 +60,7 @@ class ModelConfig:
     max_length: int = 128
     label_init: str | None = None
     init_embeddings: bool = True
+    embeddings: str = "wordpiece"
     head_kwargs: dict = field(default_factory=dict)
     encoder_kwargs: dict = field(default_factory=dict)
 
@@ -59,6 +71,11 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys {unknown}; valid keys: {sorted(known)}")
         return cls(**data)
+
+    @property
+    def word_level(self) -> bool:
+        """Whether the baseline encoder reads whole words (``embeddings`` ``"glove"`` or ``"word2vec"``)."""
+        return self.embeddings != "wordpiece"
 
     @property
     def tokenizer_name(self) -> str:
@@ -88,14 +105,20 @@ class TextClassifier(nn.Module):
         label_names: list[str],
         pretrained: bool = True,
         label_texts: list[str] | None = None,
+        train_texts: list[str] | None = None,
+        tokenizer=None,
+        train_targets=None,
     ) -> TextClassifier:
         """Build a fresh model; ``pretrained=False`` skips the initialisations that ``load`` overwrites anyway.
 
         ``label_texts``: what ``label_init="names"`` embeds for each label, in ``label_names`` order (e.g. the
-        EuroVoc descriptor of a concept id); default the label names themselves.
+        EuroVoc descriptor of a concept id); default the label names themselves. Word-level baselines
+        (``config.embeddings`` ``"glove"``/``"word2vec"``) build their vocabulary (and fit word2vec) on
+        ``train_texts``, unless a ready word ``tokenizer`` is given. The ``"attentionxml"`` head clusters the labels
+        on ``train_texts`` and their multi-hot ``train_targets`` ``(n, L)``.
         """
-        tokenizer = load_tokenizer(config.tokenizer_name)
-        encoder = build_encoder(config, tokenizer, pretrained)
+        tokenizer = tokenizer or _build_tokenizer(config, train_texts)
+        encoder = build_encoder(config, tokenizer, pretrained, train_texts)
         head_kwargs = dict(config.head_kwargs)
         if config.label_init == "names" and config.head in ("lan",):
             head_kwargs["label_init"] = label_name_embeddings(encoder, tokenizer, label_texts or label_names)
@@ -117,6 +140,12 @@ class TextClassifier(nn.Module):
             special_token_ids=tuple(tokenizer.all_special_ids),
             head_kwargs=head_kwargs,
         )
+        if pretrained and hasattr(model.head, "fit_clusters"):
+            if train_texts is None or train_targets is None:
+                raise ValueError(
+                    f"head {config.head!r} clusters the labels: pass train_texts and train_targets"
+                )
+            model.head.fit_clusters(train_texts, train_targets)
         return cls(model, tokenizer, label_names, config)
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
@@ -160,6 +189,8 @@ class TextClassifier(nn.Module):
         run_config = read_json(config_path) if config_path.is_file() else {}
         write_json(config_path, {**run_config, "model": asdict(self.config)})
         write_json(directory / "labels.json", self.label_names)
+        if self.config.word_level:
+            save_word_tokenizer(self.tokenizer, directory)
         return directory
 
     @classmethod
@@ -183,7 +214,8 @@ class TextClassifier(nn.Module):
         label_names = read_json(directory / "labels.json")
         if not isinstance(label_names, list) or not all(isinstance(name, str) for name in label_names):
             raise ValueError(f"{directory / 'labels.json'} must be a JSON list of label names")
-        classifier = cls.from_config(config, label_names, pretrained=False)
+        tokenizer = load_word_tokenizer(directory) if config.word_level else None
+        classifier = cls.from_config(config, label_names, pretrained=False, tokenizer=tokenizer)
         _load_weights(classifier.model, directory / WEIGHTS_FILE, len(label_names))
         return classifier
 
@@ -207,11 +239,36 @@ def _load_weights(model: nn.Module, path: Path, num_labels: int) -> None:
         ) from None
 
 
-def build_encoder(config: ModelConfig, tokenizer, pretrained: bool = True) -> nn.Module:
-    """The encoder named by ``config.encoder``; baselines share the tokenizer's ids and, optionally, its embeddings."""
+def _build_tokenizer(config: ModelConfig, train_texts: list[str] | None):
+    if not config.word_level:
+        return load_tokenizer(config.tokenizer_name)
+    if config.encoder not in BASELINE_ENCODERS:
+        raise ValueError(
+            f"embeddings={config.embeddings!r} applies to the xmlcnn and attentionxml encoders, "
+            f"not {config.encoder!r}; use embeddings='wordpiece'"
+        )
+    if config.embeddings not in WORD_VECTORS:
+        raise ValueError(f"embeddings={config.embeddings!r} is not valid; use wordpiece, glove or word2vec")
+    if not train_texts:
+        raise ValueError(
+            f"embeddings={config.embeddings!r} builds its word vocabulary from train_texts: pass them"
+        )
+    return word_tokenizer(training_vocabulary(train_texts))
+
+
+def build_encoder(
+    config: ModelConfig, tokenizer, pretrained: bool = True, train_texts: list[str] | None = None
+) -> nn.Module:
+    """The encoder named by ``config.encoder``; baselines share the tokenizer's ids and, optionally, its embeddings
+    (the transformer's input embeddings for word pieces, static word vectors for whole words)."""
     kwargs = dict(config.encoder_kwargs)
     if config.encoder in BASELINE_ENCODERS:
-        if config.init_embeddings and pretrained:
+        if config.word_level:
+            kwargs.setdefault("embedding_dim", WORD_VECTOR_DIM)
+            kwargs.setdefault("vocab_size", len(tokenizer))
+            if config.init_embeddings and pretrained:
+                kwargs["embedding_weights"] = word_vectors(config.embeddings, tokenizer, train_texts or ())
+        elif config.init_embeddings and pretrained:
             kwargs["embedding_weights"] = pretrained_token_embeddings(config.tokenizer_name).clone()
         else:
             kwargs.setdefault("vocab_size", len(tokenizer))

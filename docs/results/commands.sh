@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear goemotions goemotions-seeds baselines-seeds lan-variants benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear goemotions goemotions-seeds baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -122,6 +122,23 @@ stage_baselines_seeds() {  # seeds 1 and 2 of xmlcnn and attentionxml, with each
   $BENCH compare --dataset reuters --methods xmlcnn,attentionxml --seeds 0,1,2 --limit-train 1000 --epochs 4 $CPU
   $BENCH compare --dataset goemotions --methods xmlcnn,attentionxml --seeds 0,1,2 --limit-train 4000 --epochs 3 \
     --max-length 64 --quiet $KEYS
+}
+
+stage_baselines_words() {  # issue 19's recipe: words + GloVe, the papers' settings, early stopping (patience 5)
+  AAPD="--train-split val --eval-split test $CPU"
+  $BENCH compare --dataset aapd --methods xmlcnn --epochs 30 $AAPD
+  $BENCH compare --dataset aapd --methods xmlcnn --embeddings word2vec --epochs 30 $AAPD   # which vectors serve better
+  $BENCH compare --dataset aapd --methods attentionxml --epochs 10 $AAPD   # 10: ~6.5 min an epoch on the loaded CPU
+  $BENCH compare --dataset goemotions --methods xmlcnn --limit-train 4000 --epochs 20 --max-length 64 --quiet $KEYS
+  $BENCH compare --dataset goemotions --methods attentionxml --limit-train 4000 --epochs 10 --max-length 64 --quiet $KEYS
+}
+
+stage_baselines_words_seeds() {  # seed 1 of stage_baselines_words' AAPD xmlcnn (seed 0 reused; seed 2: no time left)
+  $BENCH compare --dataset aapd --methods xmlcnn --seeds 0,1 --train-split val --eval-split test --epochs 30 $CPU
+}
+
+stage_baselines_speed() {  # XML-CNN / AttentionXML training docs/s at EURLEX57K's size, and the hours per epoch
+  $PYTHON benchmarks/baseline_throughput.py --quick --threads 2 | tee docs/results/perf_baselines.md
 }
 
 GPU="--train-split val --eval-split test --device cuda --root runs-gpu --quiet $KEYS"

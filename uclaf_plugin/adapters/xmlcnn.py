@@ -11,15 +11,20 @@ import torch
 from torch import Tensor, nn
 
 
-def token_embedding(vocab_size: int, embedding_dim: int, embedding_weights: Tensor | None) -> nn.Embedding:
-    """A trainable embedding, initialised from a copy of ``embedding_weights`` (vocab, e) when given."""
+def token_embedding(
+    vocab_size: int, embedding_dim: int, embedding_weights: Tensor | None, freeze: bool = False
+) -> nn.Embedding:
+    """An embedding, initialised from a copy of ``embedding_weights`` (vocab, e) when given; ``freeze`` keeps it
+    fixed (AttentionXML's ``emb_trainable: False``)."""
     if embedding_weights is None:
-        return nn.Embedding(vocab_size, embedding_dim)
+        embedding = nn.Embedding(vocab_size, embedding_dim)
+        embedding.weight.requires_grad_(not freeze)
+        return embedding
     if embedding_weights.ndim != 2:
         raise ValueError(
             f"embedding_weights must have shape (vocab, dim), got {tuple(embedding_weights.shape)}"
         )
-    return nn.Embedding.from_pretrained(embedding_weights.detach().clone().float(), freeze=False)
+    return nn.Embedding.from_pretrained(embedding_weights.detach().clone().float(), freeze=freeze)
 
 
 def token_mask(input_ids: Tensor, attention_mask: Tensor) -> Tensor:

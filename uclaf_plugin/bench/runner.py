@@ -238,7 +238,11 @@ def _run_neural(
 
     seed_everything(spec.seed)
     classifier = TextClassifier.from_config(
-        ModelConfig.from_dict(spec.model), data.label_names, label_texts=data.label_texts
+        ModelConfig.from_dict(spec.model),
+        data.label_names,
+        label_texts=data.label_texts,
+        train_texts=data.train[0],
+        train_targets=data.train[1],
     )
     trainer = Trainer(classifier, TrainConfig(**{**spec.train, "device": device, "quiet": quiet}), output)
     if trainer.is_main:

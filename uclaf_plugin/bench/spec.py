@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 
 from ..heads import SCORINGS
 from ..model import KEY_PRECISIONS
-from ..pipeline import LATER_MODEL_SETTINGS, ModelConfig
+from ..pipeline import BASELINE_ENCODERS, LATER_MODEL_SETTINGS, ModelConfig
 from ..train import LATER_TRAIN_SETTINGS, TrainConfig
-from .presets import ENCODER_LR, dataset_settings, method_recipe
+from .presets import BASELINE_TRAIN, ENCODER_LR, dataset_settings, method_recipe
 
 # LAN-only options -> (LabelAttentionHead argument, its default: left out of head_kwargs, so the hash stays).
 HEAD_OPTIONS = {"lan_scoring": ("scoring", "paper"), "shortlist_size": ("shortlist_size", None)}
@@ -32,6 +32,7 @@ MODEL_OVERRIDES = {
     "label_init",
     "key_precision",
     *HEAD_OPTIONS,
+    "embeddings",
 }
 DATA_OVERRIDES = {"zones"}  # passed to the dataset's loader (eurlex57k's document parts)
 # Spec fields added after runs were recorded: left out of the hash while ``None``.
@@ -195,6 +196,8 @@ def _model_config(recipe: dict, dataset_model: dict, overrides: dict) -> ModelCo
                 "--positives needs a contrastive term: this method has none; add --contrastive per_label"
             )
         values["contrastive"] = overrides["positives"]
+    if values.get("encoder") not in BASELINE_ENCODERS:  # word vectors are the baselines' input only
+        values.pop("embeddings", None)
     if values.get("contrastive") == "none":
         values["contrastive"] = None
     # Without a key branch the key precision changes nothing: one neutral value, so --key-precision keeps the hash.
@@ -204,6 +207,8 @@ def _model_config(recipe: dict, dataset_model: dict, overrides: dict) -> ModelCo
     recipe_head_kwargs = recipe.get("head_kwargs", {}) if values["head"] == recipe["head"] else {}
     values["head_kwargs"] = {**dataset_model.get("head_kwargs", {}), **recipe_head_kwargs}
     _apply_head_options(values)
+    if values["encoder"] != recipe.get("encoder"):  # likewise the preset's encoder arguments
+        values.pop("encoder_kwargs", None)
     return ModelConfig.from_dict(values)
 
 
@@ -224,6 +229,7 @@ def _train_config(model: ModelConfig, dataset_train: dict, overrides: dict, seed
     values = dict(dataset_train)
     if model.encoder in ENCODER_LR and model.encoder != "minilm":
         values["lr"] = values["head_lr"] = ENCODER_LR[model.encoder]
+        values.update(BASELINE_TRAIN)
     values.update({k: v for k, v in overrides.items() if k in TRAIN_OVERRIDES})
     return TrainConfig(**values, seed=seed, quiet=True)
 
