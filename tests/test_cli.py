@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from uclaf_plugin.cli import app
+from uclaf_plugin.pipeline import TextClassifier
 
 FAST = ["--dataset", "synthetic", "--epochs", "1", "--limit-train", "96", "--max-length", "32", "--quiet"]
 runner = CliRunner()
@@ -41,17 +42,22 @@ def test_run_writes_a_complete_run_folder(lan_run):
     assert config["command"].startswith("uclaf-bench run --dataset synthetic --method xmlcnn+lan")
 
 
-def test_predict_prints_top_k_as_json_lines(lan_run):
+def test_predict_prints_label_sets_and_top_k_as_json_lines(lan_run):
     folder, _ = lan_run
-    result = invoke("predict", "--run", folder, "--top-k", "2", "--json", "some words", "other words")
+    texts = ["some words", "other words"]
+    result = invoke("predict", "--run", folder, "--top-k", "2", "--json", *texts)
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.output.strip().splitlines()]
     labels = json.loads((folder / "labels.json").read_text())
-    assert [r["text"] for r in records] == ["some words", "other words"]
-    for record in records:
-        scores = [entry["score"] for entry in record["labels"]]
-        assert len(scores) == 2 and scores == sorted(scores, reverse=True)
-        assert all(entry["label"] in labels for entry in record["labels"])
+    tuned = json.loads((folder / "thresholds.json").read_text())
+    scores = TextClassifier.load(folder).scores(texts)
+    assert [r["text"] for r in records] == texts
+    for record, row in zip(records, scores, strict=True):
+        best_two = sorted(range(len(labels)), key=lambda j: -row[j])[:2]
+        assert list(record["scores"]) == [labels[j] for j in best_two]
+        assert list(record["scores"].values()) == pytest.approx([row[j] for j in best_two], abs=1e-6)
+        above = {labels[j] for j in range(len(labels)) if row[j] >= tuned["per_label"][j]}
+        assert set(record["labels"]) == above
 
 
 def test_plots_are_written(lan_run, tmp_path):

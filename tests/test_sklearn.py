@@ -219,3 +219,32 @@ def test_bad_x_is_rejected(X, message):
 def test_bad_decision_settings_are_rejected(params, message):
     with pytest.raises(ValueError, match=message):
         UCLAFClassifier(**TINY, **params).fit(["one", "two"], np.eye(2))
+
+
+def test_tuned_thresholds_come_from_the_held_out_documents(corpus):
+    from uclaf_plugin.thresholds import decision_f1, tune_thresholds
+
+    texts, targets, test_texts, _ = corpus
+    estimator = UCLAFClassifier(**{**TINY, "epochs": 3}, threshold="tuned", validation_fraction=0.25)
+    estimator.fit(texts, targets)
+    held_out = np.sort(np.random.default_rng(0).permutation(len(texts))[: round(0.25 * len(texts))])
+    held_texts, held_targets = [texts[i] for i in held_out], targets[held_out]
+    held_scores = estimator.predict_proba(held_texts)
+    expected = tune_thresholds(held_scores, held_targets)
+    np.testing.assert_array_equal(estimator.thresholds_.per_label, expected.per_label)
+    tuned = decision_f1(estimator.predict(held_texts).toarray() > 0, held_targets)["micro-F1"]
+    assert tuned >= decision_f1(held_scores >= 0.5, held_targets)["micro-F1"]
+    scores = estimator.predict_proba(test_texts)
+    np.testing.assert_array_equal(estimator.predict(test_texts).toarray() > 0, expected.decide(scores))
+    with settings(estimator, threshold=0.5):
+        np.testing.assert_array_equal(estimator.predict(test_texts).toarray() > 0, scores >= 0.5)
+
+
+def test_tuned_threshold_settings_are_checked(corpus):
+    texts, targets, _, _ = corpus
+    with pytest.raises(ValueError, match="threshold_objective must be one of"):
+        UCLAFClassifier(**TINY, threshold="tuned", threshold_objective="accuracy").fit(texts, targets)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        UCLAFClassifier(**TINY, threshold="tuned", validation_fraction=1.5).fit(texts, targets)
+    with pytest.raises(ValueError, match="threshold must be 'tuned' or in"):
+        UCLAFClassifier(**TINY, threshold="best").fit(texts, targets)

@@ -428,18 +428,42 @@ def sweep(
 def predict(
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
     run_dir: Annotated[Path, typer.Option("--run", help="A finished run folder.")] = ...,
-    input_file: Annotated[Path | None, typer.Option("--input", help="A file with one text per line.")] = None,
-    top_k: Annotated[int, typer.Option(help="Labels to show per text.")] = 5,
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input", help='docs.jsonl (a "text" field per line) or docs.txt (one text per line).'),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Stream --input into this JSON Lines file (any size, in batches)."
+        ),
+    ] = None,
+    top_k: Annotated[int, typer.Option(help="Scores to show per text.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Documents per forward pass (with --output).")] = 64,
+    window: Annotated[
+        int, typer.Option(help="Documents read and sorted by length at a time (with --output).")
+    ] = 1024,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per text (JSON Lines).")
     ] = False,
+    quiet: Quiet = False,
 ):
-    """Top-k labels with scores for new texts.
+    """Label sets (the run's tuned thresholds) and top-k scores for new texts.
 
-    Example: uclaf-bench predict --run runs/demo "a text to classify"
+    Example: uclaf-bench predict --run runs/demo --input docs.txt --output preds.jsonl
     """
     from .bench import commands
 
+    if top_k < 1:
+        raise ValueError(f"--top-k must be at least 1, got {top_k}")
+    if output is not None:
+        if input_file is None or texts:
+            raise ValueError("--output streams --input FILE; give --input and no text arguments")
+        if batch_size < 1 or window < 1:
+            raise ValueError(f"--batch-size and --window must be at least 1, got {batch_size} and {window}")
+        written = commands.predict_file(run_dir, input_file, output, top_k, batch_size, window, quiet)
+        console.print(f"wrote {written} predictions to {output}")
+        return
     texts = list(texts or [])
     if input_file is not None:
         if not input_file.is_file():
@@ -447,14 +471,42 @@ def predict(
         texts += [line.rstrip("\n") for line in input_file.open() if line.strip()]
     if not texts:
         raise ValueError("give texts as arguments or --input FILE")
-    if top_k < 1:
-        raise ValueError(f"--top-k must be at least 1, got {top_k}")
     predictions = commands.predict(run_dir, texts, top_k)
     if as_json:
-        for text, ranked in zip(texts, predictions, strict=True):
-            typer.echo(json.dumps({"text": text, "labels": [{"label": l, "score": s} for l, s in ranked]}))
+        for text, record in zip(texts, predictions, strict=True):
+            typer.echo(json.dumps({"text": text, **record}))
     else:
         out.print(commands.predictions_table(texts, predictions))
+
+
+@app.command()
+@friendly_errors
+def thresholds(
+    run_dir: Annotated[Path, typer.Option("--run", help="A finished run folder.")],
+    objective: Annotated[
+        str, typer.Option(help="micro-F1 or macro-F1: what the thresholds maximise.")
+    ] = "micro-F1",
+    at_least_one: Annotated[
+        bool, typer.Option("--at-least-one", help="Give every document at least its best label.")
+    ] = False,
+    kind: Annotated[
+        str, typer.Option(help="per_label or global: the thresholds predict applies.")
+    ] = "per_label",
+    data_dir: DataDir = None,
+):
+    """Tune a finished run's decision thresholds again on its validation split (runs tune micro-F1 by default).
+
+    Example: uclaf-bench thresholds --run runs/demo --objective macro-F1 --at-least-one
+    """
+    from .bench.decisions import retune
+
+    report = retune(run_dir, objective, at_least_one, kind, data_dir)
+    for name in ("fixed", "global", "per_label"):
+        f1 = report[name]
+        out.print(
+            f"{name:>9}: micro-F1 {100 * f1['micro-F1']:.2f}  macro-F1 {100 * f1['macro-F1']:.2f} (test)"
+        )
+    console.print(f"wrote {run_dir / 'thresholds.json'}")
 
 
 @app.command()

@@ -159,19 +159,26 @@ class TextClassifier(nn.Module):
 
     @torch.no_grad()
     def scores(
-        self, texts: list[str], batch_size: int = 64, device: str | torch.device = "cpu"
+        self,
+        texts: list[str],
+        batch_size: int = 64,
+        device: str | torch.device = "cpu",
+        sort_by_length: bool = False,
     ) -> np.ndarray:
-        """Sigmoid scores ``(n, L)`` in ``label_names`` order."""
+        """Sigmoid scores ``(n, L)`` in ``label_names`` order, in the order of ``texts``.
+
+        ``sort_by_length``: batch documents of similar token length together (less padding, same scores).
+        """
         self.model.eval()
         ids = self.tokenize(texts)
-        chunks = []
+        order = np.argsort([len(s) for s in ids], kind="stable") if sort_by_length else np.arange(len(ids))
+        result = np.zeros((len(ids), len(self.label_names)), dtype=np.float32)
         for start in range(0, len(ids), batch_size):
-            input_ids, attention_mask = pad_batch(
-                ids[start : start + batch_size], self.tokenizer.pad_token_id
-            )
+            rows = order[start : start + batch_size]
+            input_ids, attention_mask = pad_batch([ids[i] for i in rows], self.tokenizer.pad_token_id)
             logits = self.model(input_ids.to(device), attention_mask.to(device))
-            chunks.append(torch.sigmoid(logits.float()).cpu().numpy())
-        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.label_names)), dtype=np.float32)
+            result[rows] = torch.sigmoid(logits.float()).cpu().numpy()
+        return result
 
     def predict(
         self, texts: list[str], top_k: int = 5, batch_size: int = 64

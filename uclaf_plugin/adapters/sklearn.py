@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from skmultilearn.base import MLClassifierBase
 
 from ..pipeline import ModelConfig, TextClassifier, pad_batch
+from ..thresholds import OBJECTIVES, tune_thresholds
 from ..train import TrainConfig, Trainer, seed_everything
 
 
@@ -30,14 +31,20 @@ class UCLAFClassifier(MLClassifierBase):
             (``None`` kwargs mean ``{}``).
         epochs, batch_size, lr, head_lr, device: optimisation, as in :class:`~uclaf_plugin.train.TrainConfig`.
         random_state: integer seed of the initial weights and the batch order.
-        threshold: ``predict`` marks the labels whose ``predict_proba`` score is ``>= threshold``.
+        threshold: ``predict`` marks the labels whose ``predict_proba`` score is ``>= threshold``; ``"tuned"``:
+            hold out ``validation_fraction`` of the training documents (seeded), train on the rest, and tune one
+            threshold per label on the held-out ones (:func:`uclaf_plugin.thresholds.tune_thresholds`, maximising
+            ``threshold_objective``; ``min_labels >= 1`` tunes with the at-least-one rule).
+        threshold_objective: ``"micro-F1"`` or ``"macro-F1"`` (with ``threshold="tuned"``).
+        validation_fraction: share of the training documents held out to tune thresholds (with ``"tuned"``).
         top_k: when set, ``predict`` marks exactly the ``top_k`` best labels of each document instead.
         min_labels: with ``threshold``, every document also gets its ``min_labels`` best labels (0: none).
         eval_batch_size: documents per forward pass in ``predict``/``predict_proba``/``decision_function``.
 
     After ``fit``: ``classes_`` (label indices ``0..L-1``, also the model's label names ``"0".."L-1"``),
-    ``classifier_`` (the trained :class:`~uclaf_plugin.pipeline.TextClassifier`) and ``history_``
-    (what :meth:`~uclaf_plugin.train.Trainer.fit` returned).
+    ``classifier_`` (the trained :class:`~uclaf_plugin.pipeline.TextClassifier`), ``history_``
+    (what :meth:`~uclaf_plugin.train.Trainer.fit` returned) and ``thresholds_`` (the tuned
+    :class:`~uclaf_plugin.thresholds.Thresholds`, or ``None`` unless ``threshold="tuned"``).
     """
 
     def __init__(
@@ -55,13 +62,15 @@ class UCLAFClassifier(MLClassifierBase):
         head_lr: float | None = 1e-3,
         device: str = "auto",
         random_state: int = 0,
-        threshold: float = 0.5,
+        threshold: float | str = 0.5,
         top_k: int | None = None,
         min_labels: int = 0,
         init_embeddings: bool = True,
         encoder_kwargs: dict | None = None,
         head_kwargs: dict | None = None,
         eval_batch_size: int = 64,
+        threshold_objective: str = "micro-F1",
+        validation_fraction: float = 0.1,
     ):
         super().__init__()
         self.encoder = encoder
@@ -84,6 +93,8 @@ class UCLAFClassifier(MLClassifierBase):
         self.encoder_kwargs = encoder_kwargs
         self.head_kwargs = head_kwargs
         self.eval_batch_size = eval_batch_size
+        self.threshold_objective = threshold_objective
+        self.validation_fraction = validation_fraction
         self.copyable_attrs = self._get_param_names()
 
     def fit(self, X, y) -> UCLAFClassifier:
@@ -94,8 +105,34 @@ class UCLAFClassifier(MLClassifierBase):
         seed_everything(self.random_state)
         self.classes_ = np.arange(targets.shape[1])
         self.classifier_ = TextClassifier.from_config(self._model_config(), [str(c) for c in self.classes_])
-        self.history_ = Trainer(self.classifier_, self._train_config()).fit(texts, targets)
+        if self.threshold != "tuned":
+            self.history_ = Trainer(self.classifier_, self._train_config()).fit(texts, targets)
+            self.thresholds_ = None
+            return self
+        kept, held_out = self._validation_split(len(texts))
+        self.history_ = Trainer(self.classifier_, self._train_config()).fit(
+            [texts[i] for i in kept], targets[kept], [texts[i] for i in held_out], targets[held_out]
+        )
+        self.thresholds_ = tune_thresholds(
+            self.predict_proba([texts[i] for i in held_out]),
+            targets[held_out],
+            objective=self.threshold_objective,
+            at_least_one=self.min_labels >= 1,
+        )
         return self
+
+    def _validation_split(self, num_docs: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded ``(kept, held_out)`` row indices; ``held_out`` is ``validation_fraction`` of the documents."""
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        cut = int(round(self.validation_fraction * num_docs))
+        if not 1 <= cut < num_docs:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} of {num_docs} documents leaves no documents to "
+                "train on or to tune thresholds on; pass more documents or a number threshold"
+            )
+        order = np.random.default_rng(self.random_state).permutation(num_docs)
+        return np.sort(order[cut:]), np.sort(order[:cut])
 
     def decision_function(self, X) -> np.ndarray:
         """Logits ``(n, L)`` (``predict_proba`` is their sigmoid; ``threshold=0.5`` is logit 0)."""
@@ -112,6 +149,10 @@ class UCLAFClassifier(MLClassifierBase):
         self._check_decision_rule(scores.shape[1])
         if self.top_k is not None:
             chosen = best_labels(scores, self.top_k)
+        elif self.threshold == "tuned":
+            if getattr(self, "thresholds_", None) is None:
+                raise ValueError("threshold='tuned' needs thresholds tuned by fit; call fit again with it set")
+            chosen = self.thresholds_.decide(scores) | best_labels(scores, self.min_labels)
         else:
             chosen = (scores >= self.threshold) | best_labels(scores, self.min_labels)
         return sp.csr_matrix(chosen.astype(np.int64))
@@ -139,14 +180,19 @@ class UCLAFClassifier(MLClassifierBase):
             seed=self.random_state,
             device=self.device,
             eval_batch_size=self.eval_batch_size,
-            threshold=self.threshold,
+            threshold=0.5 if self.threshold == "tuned" else self.threshold,
             quiet=True,
         )
 
     def _check_decision_rule(self, num_labels: int) -> None:
-        if not 0.0 < self.threshold < 1.0:
+        if self.threshold == "tuned":
+            if self.threshold_objective not in OBJECTIVES:
+                raise ValueError(
+                    f"threshold_objective must be one of {', '.join(OBJECTIVES)}, got {self.threshold_objective!r}"
+                )
+        elif isinstance(self.threshold, str) or not 0.0 < self.threshold < 1.0:
             raise ValueError(
-                f"threshold must be in (0, 1) (it applies to sigmoid scores), got {self.threshold}"
+                f"threshold must be 'tuned' or in (0, 1) (it applies to sigmoid scores), got {self.threshold!r}"
             )
         if self.top_k is not None and not (
             isinstance(self.top_k, Integral) and 1 <= self.top_k <= num_labels

@@ -261,28 +261,20 @@ def sweep(dataset, param, values, method, seeds, common, *, root, device, data_d
     return table, (*files, png)
 
 
-def predict(run_dir: Path, texts: list[str], top_k: int) -> list[list[tuple[str, float]]]:
-    """Top-k ``(label, score)`` for each text, from the model that the run folder's ``config.json`` names.
+def predict(run_dir: Path, texts: list[str], top_k: int) -> list[dict]:
+    """``{"labels": label set, "scores": top-k scores}`` for each text, from the model that the run folder names.
 
     Raises FileNotFoundError / ValueError (one line) for a folder that is not a run, misses that model's file,
     or whose files disagree with each other (weights, ``labels.json``, ``config.json``).
     """
-    from ..pipeline import TextClassifier, rank_labels
+    from ..predict import RunPredictor
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"--run {run_dir} does not exist; pass a folder written by uclaf-bench run")
-    if _run_kind(run_dir) == "neural":
-        return _with_label_texts(run_dir, TextClassifier.load(run_dir).predict(texts, top_k=top_k))
-    labels = read_json(run_dir / "labels.json")
-    scores = _load_linear(run_dir).decision_function(texts)
-    if not isinstance(labels, list) or len(labels) != scores.shape[1]:
-        count = len(labels) if isinstance(labels, list) else "no list of"
-        raise ValueError(
-            f"{run_dir / 'labels.json'} has {count} labels but the linear model scores {scores.shape[1]}; "
-            "the folder's files come from different runs"
-        )
-    return _with_label_texts(run_dir, rank_labels(scores, labels, top_k))
+    if _run_kind(run_dir) == "linear":
+        _load_linear(run_dir)  # a damaged model file gives a one-line error
+    return _with_label_texts(run_dir, RunPredictor(run_dir).predict(texts, top_k))
 
 
 def _run_kind(run_dir: Path) -> str:
@@ -330,18 +322,33 @@ def _load_linear(run_dir: Path):
         ) from None
 
 
-def _with_label_texts(
-    run_dir: Path, predictions: list[list[tuple[str, float]]]
-) -> list[list[tuple[str, float]]]:
+def _with_label_texts(run_dir: Path, records: list[dict]) -> list[dict]:
     """Labels as ``"id (text)"`` where the run folder has ``label_texts.json`` (EURLEX57K's concept descriptors)."""
     path = run_dir / "label_texts.json"
     if not path.is_file():
-        return predictions
+        return records
     texts = read_json(path)
+
+    def shown(label: str) -> str:
+        return f"{label} ({texts[label]})" if label in texts else label
+
     return [
-        [(f"{label} ({texts[label]})" if label in texts else label, s) for label, s in row]
-        for row in predictions
+        {
+            "labels": [shown(label) for label in record["labels"]],
+            "scores": {shown(label): score for label, score in record["scores"].items()},
+        }
+        for record in records
     ]
+
+
+def predict_file(
+    run_dir: Path, input_path: Path, output: Path, top_k: int, batch_size: int, window: int, quiet: bool
+) -> int:
+    """Stream ``input_path`` (``.jsonl`` or text) into JSON lines at ``output``; returns the documents written."""
+    from .. import predict as batch
+
+    predictor = batch.RunPredictor(run_dir, batch_size=batch_size)
+    return batch.predict_file(predictor, input_path, output, top_k=top_k, window=window, quiet=quiet)
 
 
 VARIANT_SETTINGS = (
@@ -409,14 +416,16 @@ def _metric_cell(value) -> str:
     return f"{100 * value:.2f}" if isinstance(value, float) else str(value)
 
 
-def predictions_table(texts: list[str], predictions):
+def predictions_table(texts: list[str], predictions: list[dict]):
     from rich.table import Table
 
     table = Table()
     table.add_column("text", max_width=60)
-    table.add_column("labels (score)")
-    for text, ranked in zip(texts, predictions, strict=True):
-        table.add_row(text, ", ".join(f"{label} ({score:.3f})" for label, score in ranked))
+    table.add_column("label set")
+    table.add_column("top scores")
+    for text, record in zip(texts, predictions, strict=True):
+        scores = ", ".join(f"{label} ({score:.3f})" for label, score in record["scores"].items())
+        table.add_row(text, ", ".join(record["labels"]) or "-", scores)
     return table
 
 

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from ..data import Split, load_dataset
 from ..files import read_json, write_json
 from ..metrics import evaluate, jain_propensities
+from .decisions import tune_run_thresholds, tuned_test_metrics
 from .spec import DATA_OVERRIDES, RunSpec, with_data
 
 METRICS_FILE = "metrics.json"
@@ -218,8 +219,10 @@ def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities, label_
     model.save(output)
     write_json(output / "labels.json", data.label_names)
     _write_label_texts(output, data)
+    thresholds = _tune_thresholds(model.decision_function(data.val[0]), scores, data, output, 0.0)
     return {
-        "test": test,
+        "test": {**test, **tuned_test_metrics(thresholds)},
+        "thresholds": thresholds,
         "val_curve": [],
         "train_seconds": round(train_seconds, 2),
         "eval_seconds": round(eval_seconds, 2),
@@ -251,15 +254,34 @@ def _run_neural(
     summary = trainer.fit(*data.train, *data.val, resume=resume)
     if not trainer.is_main:
         return None
-    # the trainer has saved these best weights
-    test = trainer.evaluate(*data.test, propensities=propensities, label_counts=label_counts)
+
+    def scores(texts):  # of the best weights, which the trainer has saved
+        return classifier.scores(texts, batch_size=trainer.config.eval_batch_size, device=trainer.device)
+
+    test_scores = scores(data.test[0])
+    test = evaluate(
+        test_scores,
+        data.test[1],
+        propensities=propensities,
+        threshold=trainer.config.threshold,
+        label_counts=label_counts,
+    )
+    thresholds = _tune_thresholds(scores(data.val[0]), test_scores, data, output, trainer.config.threshold)
     (output / CHECKPOINT_FILE).unlink(missing_ok=True)
     attention = classifier_label_specificity(classifier, data.test[0], device=trainer.device)
     if attention is not None:  # label attention heads only
         summary["attention_specificity"] = attention
     if classifier.model.contrastive is not None:  # what "auto" stood for on this machine
         summary["key_precision"] = resolve_key_precision(classifier.model.key_precision, trainer.device.type)
-    return {"test": test, "val_curve": summary.pop("history"), **summary}
+    test.update(tuned_test_metrics(thresholds))
+    return {"test": test, "val_curve": summary.pop("history"), "thresholds": thresholds, **summary}
+
+
+def _tune_thresholds(val_scores, test_scores, data: RunData, output: Path, fixed: float) -> dict:
+    """Tune decision thresholds on the validation split (micro-F1, per label); see :mod:`.decisions`."""
+    return tune_run_thresholds(
+        val_scores, data.val[1], test_scores, data.test[1], data.label_names, output, fixed
+    )
 
 
 def _write_label_texts(output: Path, data: RunData) -> None:

@@ -1,0 +1,288 @@
+"""Decision thresholds tuned on a validation split: from label scores to label sets.
+
+A label is predicted for a document when its score is ``>=`` the label's threshold; with ``at_least_one``, a
+document left without a label gets its best-scored one (ties: the lower label index). Two kinds of thresholds are
+tuned on the validation scores, both maximising the chosen objective (``micro-F1`` or ``macro-F1``):
+
+- **global**: one threshold for every label, searched exactly over the distinct validation scores (over
+  ``max_candidates`` score quantiles when there are more distinct values);
+- **per label**: one threshold per label (the SCut strategy of Yang, SIGIR 2001). For ``macro-F1`` each label's
+  threshold maximises its own F1, which maximises macro-F1 exactly. For ``micro-F1`` labels are coupled: coordinate
+  ascent from the global threshold changes one label at a time to its micro-F1-best value until no single change
+  helps. Labels with fewer than ``min_positives`` validation positives keep the global threshold (too rare to tune).
+  The per-label search does not model the ``at_least_one`` fill; it is applied when deciding.
+
+F1 follows :func:`uclaf_plugin.metrics.evaluate`: documents without a true label are left out, and macro-F1 averages
+over all labels with 0 for a label with no true and no predicted positive. Thresholds live in the score space they
+were tuned on (sigmoid scores for neural runs, decision values for the linear baseline).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .files import read_json, write_json
+
+THRESHOLDS_FILE = "thresholds.json"
+OBJECTIVES = ("micro-F1", "macro-F1")
+KINDS = ("per_label", "global")
+BLOCK_ROWS = 2048
+MAX_SWEEPS = 20
+
+
+@dataclass
+class Thresholds:
+    """Tuned thresholds for ``L`` labels and the rule that turns scores into label sets.
+
+    ``per_label``: ``(L,)`` thresholds (the global one where ``tuned`` is False); ``kind``: which of the two
+    :meth:`decide` applies by default (``"per_label"`` or ``"global"``).
+    """
+
+    global_threshold: float
+    per_label: np.ndarray
+    tuned: np.ndarray
+    objective: str = "micro-F1"
+    at_least_one: bool = False
+    min_positives: int = 5
+    kind: str = "per_label"
+
+    def vector(self, kind: str | None = None) -> np.ndarray:
+        """The ``(L,)`` thresholds of ``kind`` (default: ``self.kind``)."""
+        kind = _check_choice("kind", kind or self.kind, KINDS)
+        if kind == "global":
+            return np.full(len(self.per_label), self.global_threshold)
+        return np.asarray(self.per_label, dtype=np.float64)
+
+    def decide(self, scores: np.ndarray, kind: str | None = None) -> np.ndarray:
+        """Bool ``(n, L)`` label sets of ``scores (n, L)``; ValueError when ``L`` differs from the thresholds'."""
+        scores = np.asarray(scores)
+        if scores.ndim != 2 or scores.shape[1] != len(self.per_label):
+            raise ValueError(f"scores must be (n, {len(self.per_label)}), got shape {scores.shape}")
+        return apply_thresholds(scores, self.vector(kind), self.at_least_one)
+
+    def to_dict(self, label_names: list[str]) -> dict:
+        return {
+            "objective": self.objective,
+            "at_least_one": self.at_least_one,
+            "min_positives": self.min_positives,
+            "kind": self.kind,
+            "global": float(self.global_threshold),
+            "labels": list(label_names),
+            "per_label": [float(t) for t in self.per_label],
+            "tuned": [bool(t) for t in self.tuned],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Thresholds:
+        return cls(
+            global_threshold=float(data["global"]),
+            per_label=np.asarray(data["per_label"], dtype=np.float64),
+            tuned=np.asarray(data["tuned"], dtype=bool),
+            objective=data["objective"],
+            at_least_one=bool(data["at_least_one"]),
+            min_positives=int(data["min_positives"]),
+            kind=data.get("kind", "per_label"),
+        )
+
+    def save(self, directory: str | Path, label_names: list[str], extra: dict | None = None) -> Path:
+        """Write ``thresholds.json`` (atomically) into ``directory``; ``extra`` adds entries (e.g. validation F1)."""
+        return write_json(Path(directory) / THRESHOLDS_FILE, {**self.to_dict(label_names), **(extra or {})})
+
+    @classmethod
+    def load(cls, directory: str | Path, label_names: list[str] | None = None) -> Thresholds:
+        """Read ``thresholds.json``; ValueError when its labels differ from ``label_names``."""
+        path = Path(directory) / THRESHOLDS_FILE
+        data = read_json(path)
+        if label_names is not None and list(data["labels"]) != list(label_names):
+            raise ValueError(f"{path}: its labels differ from the model's; tune the thresholds again")
+        return cls.from_dict(data)
+
+
+def apply_thresholds(scores: np.ndarray, thresholds: np.ndarray, at_least_one: bool = False) -> np.ndarray:
+    """``scores >= thresholds`` per label; with ``at_least_one`` an empty row gets its top label."""
+    decided = np.asarray(scores) >= np.asarray(thresholds)
+    if at_least_one and decided.shape[1]:
+        empty = np.flatnonzero(~decided.any(axis=1))
+        decided[empty, np.argmax(scores[empty], axis=1)] = True
+    return decided
+
+
+def decision_f1(decided: np.ndarray, targets) -> dict[str, float]:
+    """``micro-F1`` and ``macro-F1`` of bool label sets ``(n, L)`` against multi-hot ``targets`` (dense or sparse)."""
+    truth = _dense_truth(targets, np.shape(decided))
+    rows = truth.any(axis=1)
+    decided, truth = np.asarray(decided, dtype=bool)[rows], truth[rows]
+    tp, predicted, actual = (decided & truth).sum(0), decided.sum(0), truth.sum(0)
+    return {
+        "micro-F1": float(_f1(tp.sum(), predicted.sum() + actual.sum())),
+        "macro-F1": float(np.mean(_f1(tp, predicted + actual))) if tp.size else 0.0,
+    }
+
+
+def tune_thresholds(
+    scores: np.ndarray,
+    targets,
+    objective: str = "micro-F1",
+    at_least_one: bool = False,
+    min_positives: int = 5,
+    max_candidates: int = 512,
+    kind: str = "per_label",
+) -> Thresholds:
+    """Tune a global and per-label thresholds on validation ``scores (n, L)`` and multi-hot ``targets (n, L)``.
+
+    Raises ValueError for an unknown ``objective``/``kind``, mismatched shapes or no document with a true label.
+    """
+    _check_choice("objective", objective, OBJECTIVES)
+    _check_choice("kind", kind, KINDS)
+    if min_positives < 1:
+        raise ValueError(f"min_positives must be at least 1, got {min_positives}")
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D (documents, labels), got shape {scores.shape}")
+    truth = _dense_truth(targets, scores.shape)
+    rows = truth.any(axis=1)
+    if not rows.any():
+        raise ValueError("targets: no validation document has a true label, so no threshold can be tuned")
+    scores, truth = scores[rows], truth[rows]
+    best_global = global_threshold(scores, truth, objective, at_least_one, max_candidates)
+    tuned = truth.sum(axis=0) >= min_positives
+    per_label = label_thresholds(scores, truth, objective, best_global, tuned)
+    return Thresholds(best_global, per_label, tuned, objective, at_least_one, min_positives, kind)
+
+
+def global_threshold(
+    scores: np.ndarray, truth: np.ndarray, objective: str, at_least_one: bool, max_candidates: int = 512
+) -> float:
+    """The single threshold with the best ``objective`` on ``scores``; ties: the highest such threshold."""
+    candidates = _candidates(scores, max_candidates)
+    if at_least_one:
+        tp, predicted = _counts_with_fill(scores, truth, candidates)
+    else:
+        tp, predicted = _counts_by_label(scores, truth, candidates)
+    actual = truth.sum(axis=0)
+    if objective == "micro-F1":
+        values = _f1(tp.sum(axis=1), predicted.sum(axis=1) + actual.sum())
+    else:
+        values = _f1(tp, predicted + actual).mean(axis=1)
+    return float(candidates[int(np.argmax(values))])
+
+
+def _counts_by_label(scores: np.ndarray, truth: np.ndarray, candidates: np.ndarray):
+    """True positives and predicted counts ``(G, L)`` at each candidate threshold, from each label's sorted scores."""
+    order = np.argsort(scores, axis=0, kind="stable")
+    ranked = np.take_along_axis(scores, order, axis=0)
+    hits_above = np.cumsum(np.take_along_axis(truth, order, axis=0)[::-1], axis=0)[::-1]
+    hits_above = np.vstack([hits_above, np.zeros((1, scores.shape[1]))])
+    tp = np.empty((len(candidates), scores.shape[1]))
+    predicted = np.empty_like(tp)
+    for j in range(scores.shape[1]):
+        first = np.searchsorted(ranked[:, j], candidates, side="left")  # first score >= candidate
+        tp[:, j] = hits_above[first, j]
+        predicted[:, j] = scores.shape[0] - first
+    return tp, predicted
+
+
+def _counts_with_fill(scores: np.ndarray, truth: np.ndarray, candidates: np.ndarray):
+    """As :func:`_counts_by_label`, with the ``at_least_one`` fill applied (one pass per candidate)."""
+    tp = np.zeros((len(candidates), scores.shape[1]))
+    predicted = np.zeros_like(tp)
+    for start in range(0, scores.shape[0], BLOCK_ROWS):
+        block, block_truth = scores[start : start + BLOCK_ROWS], truth[start : start + BLOCK_ROWS]
+        for index, threshold in enumerate(candidates):
+            decided = apply_thresholds(block, threshold, at_least_one=True)
+            tp[index] += (decided & block_truth).sum(axis=0)
+            predicted[index] += decided.sum(axis=0)
+    return tp, predicted
+
+
+def label_thresholds(
+    scores: np.ndarray, truth: np.ndarray, objective: str, start: float, tuned: np.ndarray
+) -> np.ndarray:
+    """Per-label thresholds; labels where ``tuned`` is False keep ``start`` (see the module docstring)."""
+    options = [_label_options(scores[:, j], truth[:, j]) for j in range(scores.shape[1])]
+    actual = truth.sum(axis=0).astype(np.float64)
+    chosen = np.array([_option_at(option, start) for option in options])
+    if objective == "macro-F1":
+        for j in np.flatnonzero(tuned):
+            _, tp, predicted = options[j]
+            chosen[j] = int(np.argmax(_f1(tp, predicted + actual[j])))
+    else:
+        _micro_coordinate_ascent(options, actual, chosen, tuned)
+    result = np.full(scores.shape[1], start, dtype=np.float64)
+    for j in np.flatnonzero(tuned):
+        result[j] = options[j][0][chosen[j]]
+    return result
+
+
+def _micro_coordinate_ascent(options, actual: np.ndarray, chosen: np.ndarray, tuned: np.ndarray) -> None:
+    """Move one label at a time to the option that maximises micro-F1 with the others fixed, until none helps."""
+    tp_total = sum(float(options[j][1][chosen[j]]) for j in range(len(options)))
+    sum_total = sum(float(options[j][2][chosen[j]]) for j in range(len(options))) + actual.sum()
+    for _ in range(MAX_SWEEPS):
+        changed = False
+        for j in np.flatnonzero(tuned):
+            _, tp, predicted = options[j]
+            tp_rest, sum_rest = tp_total - tp[chosen[j]], sum_total - predicted[chosen[j]]
+            values = _f1(tp_rest + tp, sum_rest + predicted)
+            best = int(np.argmax(values))
+            if values[best] > values[chosen[j]] + 1e-12:
+                chosen[j] = best
+                tp_total, sum_total = tp_rest + tp[best], sum_rest + predicted[best]
+                changed = True
+        if not changed:
+            return
+
+
+def _label_options(scores: np.ndarray, truth: np.ndarray):
+    """Every distinct decision one label can make: thresholds (high to low), true positives, predicted counts.
+
+    Option 0 predicts nothing (a threshold just above the highest score); option ``i`` predicts the documents
+    whose score is at least the ``i``-th highest distinct score.
+    """
+    order = np.argsort(-scores, kind="stable")
+    ranked, hits = scores[order], np.cumsum(truth[order])
+    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])
+    above = np.nextafter(ranked[0], np.inf) if ranked.size else 0.0
+    thresholds = np.r_[above, ranked[ends]]
+    return thresholds, np.r_[0, hits[ends]].astype(np.float64), np.r_[0, ends + 1].astype(np.float64)
+
+
+def _option_at(option, threshold: float) -> int:
+    """The option whose decisions equal those of ``threshold`` (the last option with threshold >= it)."""
+    thresholds = option[0]
+    return int(np.sum(thresholds >= threshold) - 1) if thresholds[0] >= threshold else 0
+
+
+def _candidates(scores: np.ndarray, max_candidates: int) -> np.ndarray:
+    """Distinct scores, high to low; ``max_candidates`` quantiles of them when there are more."""
+    values = np.unique(scores)
+    if values.size > max_candidates:
+        values = np.unique(np.quantile(values, np.linspace(0.0, 1.0, max_candidates)))
+    return values[::-1]
+
+
+def _dense_truth(targets, shape) -> np.ndarray:
+    truth = targets.toarray() if sp.issparse(targets) else np.asarray(targets)
+    if truth.shape != tuple(shape):
+        raise ValueError(f"targets have shape {truth.shape} but scores have shape {tuple(shape)}")
+    return truth > 0
+
+
+def _f1(tp, predicted_plus_actual):
+    denominator = np.asarray(predicted_plus_actual, dtype=np.float64)
+    return np.divide(
+        2.0 * np.asarray(tp, dtype=np.float64),
+        denominator,
+        out=np.zeros_like(denominator),
+        where=denominator > 0,
+    )
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
