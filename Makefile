@@ -22,7 +22,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 demo: setup
-	$(BIN)/uclaf-bench run --dataset synthetic --method uclaf --output runs/demo
+	$(BIN)/uclaf-bench demo --output runs/demo
 
 lint: setup
 	$(BIN)/ruff check uclaf_plugin tests benchmarks docs/examples

@@ -450,7 +450,7 @@ def predict(
 ):
     """Label sets (the run's tuned thresholds) and top-k scores for new texts.
 
-    Example: uclaf-bench predict --run runs/demo --input docs.txt --output preds.jsonl
+    Example: uclaf-bench predict --run runs/demo/uclaf --input docs.txt --output preds.jsonl
     """
     from .bench import commands
 
@@ -496,7 +496,7 @@ def thresholds(
 ):
     """Tune a finished run's decision thresholds again on its validation split (runs tune micro-F1 by default).
 
-    Example: uclaf-bench thresholds --run runs/demo --objective macro-F1 --at-least-one
+    Example: uclaf-bench thresholds --run runs/demo/uclaf --objective macro-F1 --at-least-one
     """
     from .bench.decisions import retune
 
@@ -507,6 +507,52 @@ def thresholds(
             f"{name:>9}: micro-F1 {100 * f1['micro-F1']:.2f}  macro-F1 {100 * f1['macro-F1']:.2f} (test)"
         )
     console.print(f"wrote {run_dir / 'thresholds.json'}")
+
+
+@app.command()
+@friendly_errors
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the two run folders.")] = Path(
+        "runs/demo"
+    ),
+    limit_train: Annotated[int | None, typer.Option(help="Train on N comments only (a quick try).")] = None,
+    epochs: Epochs = None,
+    device: Device = "auto",
+    quiet: Quiet = False,
+):
+    """Train UCLAF and the linear baseline on the embedded GoEmotions sample; show metrics and three predictions.
+
+    Example: uclaf-bench demo --output runs/demo
+    """
+    from .bench.demo import run_demo
+
+    metrics, examples = run_demo(
+        output, device=device, quiet=quiet, announce=console.print, limit_train=limit_train, epochs=epochs
+    )
+    out.print(metrics)
+    out.print(examples)
+    console.print(f"run folders: {output / 'uclaf'} and {output / 'linear'}")
+
+
+@app.command()
+@friendly_errors
+def export(
+    run_dir: Annotated[Path, typer.Option("--run", help="A finished neural run folder.")],
+    export_format: Annotated[str, typer.Option("--format", help="onnx (the only format so far).")] = "onnx",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Export folder (default: RUN/onnx).")
+    ] = None,
+):
+    """Write the inference path (tokenizer, encoder, head, thresholds, labels) for ONNX Runtime.
+
+    Example: uclaf-bench export --run runs/demo/uclaf --format onnx
+    """
+    if export_format != "onnx":
+        raise ValueError(f"--format must be onnx, got {export_format!r}")
+    from .export import export_onnx
+
+    folder = export_onnx(run_dir, output)
+    console.print(f"wrote {folder}; serve it with: python {folder / 'serve.py'} --input docs.txt")
 
 
 @app.command()
@@ -558,7 +604,7 @@ def plot_attention(
 ):
     """Label × word attention heatmaps of each document's top labels, for a few test documents (Figure 3).
 
-    Example: uclaf-bench plot attention --run runs/demo
+    Example: uclaf-bench plot attention --run runs/demo/uclaf
     """
     from .bench import plots
 
@@ -574,7 +620,7 @@ def plot_prototypes(
 ):
     """t-SNE of the label prototypes, the mean document embedding of each label (Figure 4).
 
-    Example: uclaf-bench plot prototypes --run runs/demo
+    Example: uclaf-bench plot prototypes --run runs/demo/uclaf
     """
     from .bench import plots
 

@@ -151,7 +151,9 @@ class UCLAFClassifier(MLClassifierBase):
             chosen = best_labels(scores, self.top_k)
         elif self.threshold == "tuned":
             if getattr(self, "thresholds_", None) is None:
-                raise ValueError("threshold='tuned' needs thresholds tuned by fit; call fit again with it set")
+                raise ValueError(
+                    "threshold='tuned' needs thresholds tuned by fit; call fit again with it set"
+                )
             chosen = self.thresholds_.decide(scores) | best_labels(scores, self.min_labels)
         else:
             chosen = (scores >= self.threshold) | best_labels(scores, self.min_labels)

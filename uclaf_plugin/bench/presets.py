@@ -78,6 +78,7 @@ DATASET_SETTINGS = {
     **PAPER_SETTINGS,
     "eurlex57k": PAPER_SETTINGS["eurlex"],  # EURLEX57K: the same EuroVoc task at the same scale as the paper's EURLex
     "synthetic": {"model": {"max_length": 64}, "train": {"epochs": 3, "lr": 1e-4}},
+    "goemotions-sample": {"model": {"max_length": 64}, "train": {"epochs": 2}},
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .aapd import load_aapd
 from .base import MultiLabelDataset
+from .embedded import load_goemotions_sample
 from .eurlex import load_eurlex
 from .eurlex57k import load_eurlex57k
 from .generic import load_generic
@@ -30,6 +31,7 @@ DATASETS: dict[str, Callable[..., MultiLabelDataset]] = {
     "eurlex": load_eurlex,
     "eurlex57k": load_eurlex57k,
     "goemotions": load_goemotions,
+    "goemotions-sample": load_goemotions_sample,
     "reuters": load_reuters,
     "synthetic": _load_synthetic,
 }
