@@ -218,7 +218,15 @@ def test_unknown_name_lists_the_valid_names():
         ValueError, match=r"unknown dataset 'nope'.*aapd.*eurlex.*goemotions.*reuters.*synthetic"
     ):
         load_dataset("nope")
-    assert set(DATASETS) == {"aapd", "eurlex", "eurlex57k", "goemotions", "reuters", "synthetic"}
+    assert set(DATASETS) == {
+        "aapd",
+        "eurlex",
+        "eurlex57k",
+        "goemotions",
+        "goemotions-sample",
+        "reuters",
+        "synthetic",
+    }
 
 
 def test_unknown_option_is_rejected_by_name():

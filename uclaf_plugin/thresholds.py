@@ -5,7 +5,7 @@ document left without a label gets its best-scored one (ties: the lower label in
 tuned on the validation scores, both maximising the chosen objective (``micro-F1`` or ``macro-F1``):
 
 - **global**: one threshold for every label, searched exactly over the distinct validation scores (over
-  ``max_candidates`` score quantiles when there are more distinct values);
+  ``max_candidates`` score quantiles when there are more distinct values, or more than a million scores);
 - **per label**: one threshold per label (the SCut strategy of Yang, SIGIR 2001). For ``macro-F1`` each label's
   threshold maximises its own F1, which maximises macro-F1 exactly. For ``micro-F1`` labels are coupled: coordinate
   ascent from the global threshold changes one label at a time to its micro-F1-best value until no single change
@@ -32,6 +32,7 @@ OBJECTIVES = ("micro-F1", "macro-F1")
 KINDS = ("per_label", "global")
 BLOCK_ROWS = 2048
 MAX_SWEEPS = 20
+EXACT_CANDIDATES_UP_TO = 1_000_000  # global search over every distinct score up to this many scores
 
 
 @dataclass
@@ -140,7 +141,8 @@ def tune_thresholds(
     _check_choice("kind", kind, KINDS)
     if min_positives < 1:
         raise ValueError(f"min_positives must be at least 1, got {min_positives}")
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.asarray(scores)
+    scores = scores if np.issubdtype(scores.dtype, np.floating) else scores.astype(np.float64)
     if scores.ndim != 2:
         raise ValueError(f"scores must be 2-D (documents, labels), got shape {scores.shape}")
     truth = _dense_truth(targets, scores.shape)
@@ -173,15 +175,13 @@ def global_threshold(
 
 def _counts_by_label(scores: np.ndarray, truth: np.ndarray, candidates: np.ndarray):
     """True positives and predicted counts ``(G, L)`` at each candidate threshold, from each label's sorted scores."""
-    order = np.argsort(scores, axis=0, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=0)
-    hits_above = np.cumsum(np.take_along_axis(truth, order, axis=0)[::-1], axis=0)[::-1]
-    hits_above = np.vstack([hits_above, np.zeros((1, scores.shape[1]))])
     tp = np.empty((len(candidates), scores.shape[1]))
     predicted = np.empty_like(tp)
-    for j in range(scores.shape[1]):
-        first = np.searchsorted(ranked[:, j], candidates, side="left")  # first score >= candidate
-        tp[:, j] = hits_above[first, j]
+    for j, (column, hits) in enumerate(zip(np.ascontiguousarray(scores.T), truth.T, strict=True)):
+        order = np.argsort(column, kind="stable")
+        hits_above = np.r_[np.cumsum(hits[order[::-1]])[::-1], 0]  # positives at or above each rank
+        first = np.searchsorted(column[order], candidates, side="left")  # first score >= candidate
+        tp[:, j] = hits_above[first]
         predicted[:, j] = scores.shape[0] - first
     return tp, predicted
 
@@ -203,34 +203,38 @@ def label_thresholds(
     scores: np.ndarray, truth: np.ndarray, objective: str, start: float, tuned: np.ndarray
 ) -> np.ndarray:
     """Per-label thresholds; labels where ``tuned`` is False keep ``start`` (see the module docstring)."""
-    options = [_label_options(scores[:, j], truth[:, j]) for j in range(scores.shape[1])]
     actual = truth.sum(axis=0).astype(np.float64)
-    chosen = np.array([_option_at(option, start) for option in options])
-    if objective == "macro-F1":
-        for j in np.flatnonzero(tuned):
-            _, tp, predicted = options[j]
-            chosen[j] = int(np.argmax(_f1(tp, predicted + actual[j])))
-    else:
-        _micro_coordinate_ascent(options, actual, chosen, tuned)
     result = np.full(scores.shape[1], start, dtype=np.float64)
-    for j in np.flatnonzero(tuned):
-        result[j] = options[j][0][chosen[j]]
+    columns, truth_columns = np.ascontiguousarray(scores.T), np.ascontiguousarray(truth.T)
+    options = {j: _label_options(columns[j], truth_columns[j]) for j in np.flatnonzero(tuned)}
+    if objective == "macro-F1":
+        for j, (thresholds, tp, predicted) in options.items():
+            result[j] = thresholds[int(np.argmax(_f1(tp, predicted + actual[j])))]
+        return result
+    decided = scores >= start
+    current_tp, current_predicted = (decided & truth).sum(axis=0), decided.sum(axis=0)
+    _micro_coordinate_ascent(
+        options, current_tp.astype(np.float64), current_predicted.astype(np.float64), actual, result
+    )
     return result
 
 
-def _micro_coordinate_ascent(options, actual: np.ndarray, chosen: np.ndarray, tuned: np.ndarray) -> None:
-    """Move one label at a time to the option that maximises micro-F1 with the others fixed, until none helps."""
-    tp_total = sum(float(options[j][1][chosen[j]]) for j in range(len(options)))
-    sum_total = sum(float(options[j][2][chosen[j]]) for j in range(len(options))) + actual.sum()
+def _micro_coordinate_ascent(
+    options: dict, current_tp, current_predicted, actual, result: np.ndarray
+) -> None:
+    """Move one label at a time to the option that maximises micro-F1 with the others fixed, until none helps.
+
+    ``current_tp``/``current_predicted``: each label's counts at its current threshold (updated with ``result``).
+    """
+    tp_total, sum_total = current_tp.sum(), current_predicted.sum() + actual.sum()
     for _ in range(MAX_SWEEPS):
         changed = False
-        for j in np.flatnonzero(tuned):
-            _, tp, predicted = options[j]
-            tp_rest, sum_rest = tp_total - tp[chosen[j]], sum_total - predicted[chosen[j]]
+        for j, (thresholds, tp, predicted) in options.items():
+            tp_rest, sum_rest = tp_total - current_tp[j], sum_total - current_predicted[j]
             values = _f1(tp_rest + tp, sum_rest + predicted)
             best = int(np.argmax(values))
-            if values[best] > values[chosen[j]] + 1e-12:
-                chosen[j] = best
+            if values[best] > _f1(tp_total, sum_total) + 1e-12:
+                result[j], current_tp[j], current_predicted[j] = thresholds[best], tp[best], predicted[best]
                 tp_total, sum_total = tp_rest + tp[best], sum_rest + predicted[best]
                 changed = True
         if not changed:
@@ -238,30 +242,28 @@ def _micro_coordinate_ascent(options, actual: np.ndarray, chosen: np.ndarray, tu
 
 
 def _label_options(scores: np.ndarray, truth: np.ndarray):
-    """Every distinct decision one label can make: thresholds (high to low), true positives, predicted counts.
+    """The decisions of one label that can maximise an F1: thresholds (high to low), true positives, predicted.
 
-    Option 0 predicts nothing (a threshold just above the highest score); option ``i`` predicts the documents
-    whose score is at least the ``i``-th highest distinct score.
+    Option 0 predicts nothing (a threshold just above the highest score); the others stop at a distinct score whose
+    documents include a positive (stopping anywhere else only adds false positives to the option before).
     """
     order = np.argsort(-scores, kind="stable")
     ranked, hits = scores[order], np.cumsum(truth[order])
     ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])
+    ends = ends[np.diff(np.r_[0, hits[ends]]) > 0]  # tie groups that hold a positive
     above = np.nextafter(ranked[0], np.inf) if ranked.size else 0.0
     thresholds = np.r_[above, ranked[ends]]
     return thresholds, np.r_[0, hits[ends]].astype(np.float64), np.r_[0, ends + 1].astype(np.float64)
 
 
-def _option_at(option, threshold: float) -> int:
-    """The option whose decisions equal those of ``threshold`` (the last option with threshold >= it)."""
-    thresholds = option[0]
-    return int(np.sum(thresholds >= threshold) - 1) if thresholds[0] >= threshold else 0
-
-
 def _candidates(scores: np.ndarray, max_candidates: int) -> np.ndarray:
     """Distinct scores, high to low; ``max_candidates`` quantiles of them when there are more."""
+    quantiles = np.linspace(0.0, 1.0, max_candidates)
+    if scores.size > EXACT_CANDIDATES_UP_TO:  # too many to deduplicate cheaply: quantiles of all the scores
+        return np.unique(np.quantile(scores, quantiles).astype(scores.dtype))[::-1]
     values = np.unique(scores)
     if values.size > max_candidates:
-        values = np.unique(np.quantile(values, np.linspace(0.0, 1.0, max_candidates)))
+        values = np.unique(np.quantile(values, quantiles).astype(scores.dtype))
     return values[::-1]
 
 
