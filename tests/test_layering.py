@@ -37,12 +37,14 @@ LAYER_OF = {
     # static imports), so it is a leaf; it names only itself, not the modules below it.
     "uclaf_plugin": "util",
     "uclaf_plugin.files": "util",  # atomic writes and JSON files: no project imports
+    "uclaf_plugin.onnx_serve": "util",  # standalone ONNX Runtime server copied into exports: no project imports
     "uclaf_plugin.positives": "core",
     "uclaf_plugin.sparse_labels": "core",  # sparse multi-hot label helpers for the loss, queue and BCE
     "uclaf_plugin.losses": "core",
     "uclaf_plugin.memory": "core",
     "uclaf_plugin.augment": "core",
     "uclaf_plugin.metrics": "core",
+    "uclaf_plugin.thresholds": "core",  # decision thresholds tuned on validation scores
     "uclaf_plugin.heads": "core",
     "uclaf_plugin.shortlist": "core",  # label clusters and candidate shortlists for label-wise attention
     "uclaf_plugin.encoders": "core",
@@ -63,6 +65,8 @@ LAYER_OF = {
     "uclaf_plugin.adapters.sklearn": "integrations",  # scikit-learn / scikit-multilearn estimator
     "uclaf_plugin.adapters.libmultilabel": "integrations",  # LibMultiLabel networks
     "uclaf_plugin.integrations": "integrations",
+    "uclaf_plugin.predict": "integrations",  # label sets from a neural or linear run folder, streamed over files
+    "uclaf_plugin.export": "integrations",  # ONNX export of a run's inference path
     "uclaf_plugin.bench": "bench",
     "uclaf_plugin.cli": "cli",
 }

@@ -498,9 +498,9 @@ def thresholds(
 
     Example: uclaf-bench thresholds --run runs/demo/uclaf --objective macro-F1 --at-least-one
     """
-    from .bench.decisions import retune
+    from .bench import commands
 
-    report = retune(run_dir, objective, at_least_one, kind, data_dir)
+    report = commands.retune(run_dir, objective, at_least_one, kind, data_dir)
     for name in ("fixed", "global", "per_label"):
         f1 = report[name]
         out.print(

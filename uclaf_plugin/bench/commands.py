@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from ..files import atomic_write, read_json
+from ..files import atomic_write, read_json, write_json
 from .experiments import ablation_specs, compare_specs, run_specs, sweep_specs
 from .reported import TABLE_FOR_ABLATION, reported_rows
 from .runner import CONFIG_FILE, METRICS_FILE, execute, fingerprinted
@@ -349,6 +349,35 @@ def predict_file(
 
     predictor = batch.RunPredictor(run_dir, batch_size=batch_size)
     return batch.predict_file(predictor, input_path, output, top_k=top_k, window=window, quiet=quiet)
+
+
+def retune(run_dir: str | Path, objective: str, at_least_one: bool, kind: str, data_dir=None) -> dict:
+    """Tune a finished run's thresholds again (another objective or fill rule) and update its ``metrics.json``."""
+    from ..predict import RunPredictor
+    from .decisions import tune_run_thresholds, tuned_test_metrics
+    from .runner import prepare_data
+
+    run_dir = Path(run_dir)
+    metrics = read_json(run_dir / METRICS_FILE)
+    spec = RunSpec.from_dict(read_json(run_dir / "config.json")["spec"])
+    data = prepare_data(spec, data_dir)
+    predictor = RunPredictor(run_dir, use_thresholds=False)
+    fixed = metrics.get("thresholds", {}).get("fixed", {}).get("threshold", predictor.fixed_threshold)
+    report = tune_run_thresholds(
+        predictor.scores(data.val[0]),
+        data.val[1],
+        predictor.scores(data.test[0]),
+        data.test[1],
+        predictor.label_names,
+        run_dir,
+        fixed,
+        objective,
+        at_least_one,
+        kind,
+    )
+    metrics["test"].update(tuned_test_metrics(report))
+    write_json(run_dir / METRICS_FILE, {**metrics, "thresholds": report})
+    return report
 
 
 VARIANT_SETTINGS = (

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import read_json, write_json
 from ..thresholds import KINDS, apply_thresholds, decision_f1, tune_thresholds
 
 TUNED_KEYS = ("micro-F1 (tuned)", "macro-F1 (tuned)")
@@ -57,35 +56,6 @@ def tuned_test_metrics(report: dict) -> dict:
         return {}
     chosen = report[report["kind"]]
     return dict(zip(TUNED_KEYS, (chosen["micro-F1"], chosen["macro-F1"]), strict=True))
-
-
-def retune(run_dir: str | Path, objective: str, at_least_one: bool, kind: str, data_dir=None) -> dict:
-    """Tune a finished run's thresholds again (another objective or fill rule) and update its ``metrics.json``."""
-    from ..predict import RunPredictor
-    from .runner import METRICS_FILE, prepare_data
-    from .spec import RunSpec
-
-    run_dir = Path(run_dir)
-    metrics = read_json(run_dir / METRICS_FILE)
-    spec = RunSpec.from_dict(read_json(run_dir / "config.json")["spec"])
-    data = prepare_data(spec, data_dir)
-    predictor = RunPredictor(run_dir, use_thresholds=False)
-    fixed = metrics.get("thresholds", {}).get("fixed", {}).get("threshold", predictor.fixed_threshold)
-    report = tune_run_thresholds(
-        predictor.scores(data.val[0]),
-        data.val[1],
-        predictor.scores(data.test[0]),
-        data.test[1],
-        predictor.label_names,
-        run_dir,
-        fixed,
-        objective,
-        at_least_one,
-        kind,
-    )
-    metrics["test"].update(tuned_test_metrics(report))
-    write_json(run_dir / METRICS_FILE, {**metrics, "thresholds": report})
-    return report
 
 
 def _any_labelled(targets) -> bool:
