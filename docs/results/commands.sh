@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear goemotions goemotions-seeds baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear goemotions goemotions-seeds baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -232,6 +232,13 @@ stage_benchmarks() {  # speed: ratios against a named alternative, measured in t
   $PYTHON benchmarks/lan_readout.py
   $PYTHON benchmarks/shortlist_attention.py --scoring paper   # docs/results/perf_shortlist_attention.md
   $PYTHON benchmarks/shortlist_attention.py --scoring multiplicative
+}
+
+stage_deploy() {  # the demo (uclaf did not finish under load; linear did), batch prediction and ONNX Runtime speed
+  $BENCH demo --output runs/demo --quiet
+  $PYTHON benchmarks/batch_predict.py --dataset goemotions-sample --docs 1200 --repeats 3 --threads 2
+  $PYTHON benchmarks/batch_predict.py --dataset reuters --docs 1000 --repeats 2 --threads 2
+  $PYTHON benchmarks/onnx_speed.py --docs 600 --repeats 3 --threads 2
 }
 
 for stage in "${@:-linear aapd aapd-ablate reuters goemotions collect}"; do
