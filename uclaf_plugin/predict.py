@@ -34,6 +34,7 @@ class RunPredictor:
         use_thresholds: apply ``thresholds.json`` when present (else the fixed rule).
         batch_size: documents per forward pass; device: where a neural model runs.
         sort_by_length: batch documents of similar length together (same scores, less padding).
+        kind: ``"neural"`` or ``"linear"`` (default: neural when the folder holds ``model.safetensors``).
     """
 
     def __init__(
@@ -43,10 +44,11 @@ class RunPredictor:
         batch_size: int = 64,
         device: str = "cpu",
         sort_by_length: bool = True,
+        kind: str | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.batch_size, self.device, self.sort_by_length = batch_size, device, sort_by_length
-        if (self.run_dir / WEIGHTS_FILE).is_file():
+        if kind == "neural" if kind else (self.run_dir / WEIGHTS_FILE).is_file():
             from .pipeline import TextClassifier
 
             self.classifier = TextClassifier.load(self.run_dir).to(device)
@@ -63,6 +65,13 @@ class RunPredictor:
                 read_json(self.run_dir / "labels.json"),
                 DECISION_THRESHOLD,
             )
+            scored = len(self.classifier.constant_scores)
+            if not isinstance(self.label_names, list) or len(self.label_names) != scored:
+                count = len(self.label_names) if isinstance(self.label_names, list) else "no list of"
+                raise ValueError(
+                    f"{self.run_dir / 'labels.json'} has {count} labels but the linear model scores {scored}; "
+                    "the folder's files come from different runs"
+                )
         has_thresholds = use_thresholds and (self.run_dir / THRESHOLDS_FILE).is_file()
         self.thresholds = Thresholds.load(self.run_dir, self.label_names) if has_thresholds else None
 

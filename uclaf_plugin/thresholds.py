@@ -99,7 +99,10 @@ class Thresholds:
         path = Path(directory) / THRESHOLDS_FILE
         data = read_json(path)
         if label_names is not None and list(data["labels"]) != list(label_names):
-            raise ValueError(f"{path}: its labels differ from the model's; tune the thresholds again")
+            raise ValueError(
+                f"{path}: its labels differ from the model's; the folder's files come from different runs "
+                "(tune the thresholds again: uclaf-bench thresholds --run)"
+            )
         return cls.from_dict(data)
 
 

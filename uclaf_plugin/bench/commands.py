@@ -272,9 +272,10 @@ def predict(run_dir: Path, texts: list[str], top_k: int) -> list[dict]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"--run {run_dir} does not exist; pass a folder written by uclaf-bench run")
-    if _run_kind(run_dir) == "linear":
+    kind = _run_kind(run_dir)
+    if kind == "linear":
         _load_linear(run_dir)  # a damaged model file gives a one-line error
-    return _with_label_texts(run_dir, RunPredictor(run_dir).predict(texts, top_k))
+    return _with_label_texts(run_dir, RunPredictor(run_dir, kind=kind).predict(texts, top_k))
 
 
 def _run_kind(run_dir: Path) -> str:
