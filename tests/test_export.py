@@ -41,10 +41,25 @@ def real_texts():
     return texts[:60] + [" ".join(texts[i : i + 12]) for i in range(100, 148, 12)]
 
 
-@pytest.fixture(scope="module", params=["bert", "uclaf"])
+MODELS = {
+    "bert": ["--method", "bert"],
+    "uclaf": ["--method", "uclaf"],
+    "uclaf-per_label_v": ["--method", "uclaf", "--lan-scoring", "per_label_v"],
+    "uclaf-multiplicative-shortlist": [
+        "--method",
+        "uclaf",
+        "--lan-scoring",
+        "multiplicative",
+        "--shortlist-size",
+        "8",
+    ],
+}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
 def exported(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("export") / request.param
-    result = invoke("run", "--method", request.param, *TINY, "--output", folder / "run")
+    result = invoke("run", *MODELS[request.param], *TINY, "--output", folder / "run")
     assert result.exit_code == 0, result.output
     result = invoke("export", "--run", folder / "run", "--format", "onnx", "--output", folder / "onnx")
     assert result.exit_code == 0, result.output

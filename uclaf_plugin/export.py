@@ -9,8 +9,8 @@ export), and ``serve.py`` (:mod:`uclaf_plugin.onnx_serve`, which needs only nump
 
 The heads are exported through :class:`ScoringGraph`, which computes the same logits with plain tensor operations:
 the LAN head's label-chunked custom autograd kernel (``tanh`` written as ``2σ(2x) − 1``, padding tokens never scored)
-becomes ``vᵀ tanh(W_l l_k + W_f f_t)`` over label chunks with padding masked in the softmax, as in the paper's
-eq. (5)-(6). Needs the optional ``onnx`` extra (``pip install 'uclaf-plugin[onnx]'``).
+becomes ``vᵀ tanh(W_l l_k + W_f f_t)`` (or the head's other ``scoring``) over label chunks with padding masked in the
+softmax, as in the paper's eq. (5)-(6); a shortlisted head scores its candidates in one batched product. Needs the optional ``onnx`` extra (``pip install 'uclaf-plugin[onnx]'``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ import torch
 from torch import nn
 
 from .files import write_json
-from .heads import DotLabelAttentionHead, LabelAttentionHead, LinearHead, masked_softmax
+from .heads import (
+    SCORINGS,
+    DotLabelAttentionHead,
+    LabelAttentionHead,
+    LinearHead,
+    masked_mean_pool,
+    masked_softmax,
+)
+from .heads.shortlist import merge_logits, shortlist_candidates
 from .pipeline import WEIGHTS_FILE, TextClassifier, pad_batch
 from .thresholds import THRESHOLDS_FILE, Thresholds
 
@@ -68,16 +76,49 @@ class ScoringGraph(nn.Module):
 def lan_logits(
     head: LabelAttentionHead, features: torch.Tensor, mask: torch.Tensor, chunk: int
 ) -> torch.Tensor:
-    """The logits of ``head`` ``(B, L)`` with plain operations: additive scores label chunk by label chunk."""
+    """The logits of ``head`` ``(B, L)`` with plain operations, for every ``scoring`` and with a shortlist.
+
+    Exact head: label-token scores label chunk by label chunk. Shortlisted (``shortlist_size=C``): the proposal
+    scorer's top-C labels of each document, scored in one batched product (the head's own path scores one document
+    at a time), then merged with the proposal scores as the head does (:func:`merge_logits`).
+    """
     tokens = head.token_proj(features).unsqueeze(1)  # (B, 1, T, a)
-    labels = head.label_proj(head.label_embedding).to(tokens.dtype)  # (L, a)
-    v = head.score.weight.squeeze(0).to(tokens.dtype)  # (a,)
-    pieces = [
-        torch.matmul(torch.tanh(tokens + labels[start : start + chunk, None, :]), v)  # (B, chunk, T)
-        for start in range(0, head.num_labels, chunk)
-    ]
-    attention = masked_softmax(torch.cat(pieces, dim=1), mask.bool()).to(features.dtype)
-    return head._classify(torch.bmm(attention, features))
+    interaction, per_label = SCORINGS[head.scoring]
+    vectors = head.scoring_vectors().to(tokens.dtype)  # (a,) shared, or (L, a)
+    if head.proposal is None:
+        labels = head.label_proj(head.label_embedding).to(tokens.dtype)  # (L, a)
+        pieces = [
+            _label_token_scores(
+                tokens,
+                labels[start : start + chunk, None, :],
+                vectors[start : start + chunk] if per_label else vectors,
+                interaction,
+            )
+            for start in range(0, head.num_labels, chunk)
+        ]
+        attention = masked_softmax(torch.cat(pieces, dim=1), mask.bool()).to(features.dtype)
+        return head._classify(torch.bmm(attention, features))
+    proposal = head.proposal(masked_mean_pool(features, mask))
+    candidates = shortlist_candidates(proposal, head.shortlist_size)  # (B, C)
+    labels = head.label_proj(head.label_embedding[candidates]).to(tokens.dtype)  # (B, C, a)
+    scores = _label_token_scores(
+        tokens, labels.unsqueeze(2), vectors[candidates] if per_label else vectors, interaction
+    )
+    attention = masked_softmax(scores, mask.bool()).to(features.dtype)
+    logits = head._classify(torch.bmm(attention, features), candidates)
+    return merge_logits(logits, candidates, proposal)
+
+
+def _label_token_scores(
+    tokens: torch.Tensor, labels: torch.Tensor, vectors: torch.Tensor, interaction: str
+) -> torch.Tensor:
+    """``vᵀ tanh(W_l l ∘ W_f f)`` for projected ``tokens (B, 1, T, a)`` and ``labels (..., n, 1, a)`` -> ``(B, n, T)``;
+    ``∘`` is ``+`` (``"add"``, paper eq. 2) or ``⊙`` (``"mul"``); ``vectors`` is one ``(a,)`` or one per label
+    ``(..., n, a)``."""
+    hidden = torch.tanh(tokens + labels if interaction == "add" else tokens * labels)  # (B, n, T, a)
+    if vectors.dim() == 1:
+        return torch.matmul(hidden, vectors)
+    return (hidden * vectors.unsqueeze(-2)).sum(-1)
 
 
 def export_onnx(run_dir: str | Path, output: str | Path | None = None, check_texts=CHECK_TEXTS) -> Path:

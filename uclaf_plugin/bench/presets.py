@@ -76,7 +76,9 @@ PAPER_SETTINGS = {
 # The embedded demo corpus trains in a few minutes on two CPU cores.
 DATASET_SETTINGS = {
     **PAPER_SETTINGS,
-    "eurlex57k": PAPER_SETTINGS["eurlex"],  # EURLEX57K: the same EuroVoc task at the same scale as the paper's EURLex
+    "eurlex57k": PAPER_SETTINGS[
+        "eurlex"
+    ],  # EURLEX57K: the same EuroVoc task at the same scale as the paper's EURLex
     "synthetic": {"model": {"max_length": 64}, "train": {"epochs": 3, "lr": 1e-4}},
     "goemotions-sample": {"model": {"max_length": 64}, "train": {"epochs": 2}},
 }

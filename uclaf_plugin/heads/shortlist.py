@@ -34,7 +34,10 @@ def merge_logits(candidate_logits: Tensor, candidates: Tensor, proposal: Tensor)
     :data:`NON_CANDIDATE_MARGIN` below ``min(lowest candidate logit, 0)``: none is predicted positive at a
     threshold of 0, and ranking metrics see candidates first.
     """
-    is_candidate = torch.zeros_like(proposal, dtype=torch.bool).scatter_(1, candidates, True)
+    marks = torch.ones_like(
+        candidates, dtype=torch.bool
+    )  # a tensor, not the scalar True: ONNX export traces it
+    is_candidate = torch.zeros_like(proposal, dtype=torch.bool).scatter(1, candidates, marks)
     proposal = proposal.detach().to(candidate_logits.dtype)
     best_other = proposal.masked_fill(is_candidate, float("-inf")).amax(1, keepdim=True)
     ceiling = candidate_logits.detach().amin(1, keepdim=True).clamp(max=0) - NON_CANDIDATE_MARGIN
