@@ -6,7 +6,7 @@ from uclaf_plugin.heads import masked_mean_pool
 from uclaf_plugin.pipeline import ModelConfig, TextClassifier, label_name_embeddings, pad_batch
 
 
-def _classifier(label_names, **overrides):
+def _classifier(label_names, label_texts=None, **overrides):
     config = dict(
         encoder="xmlcnn",
         head="lan",
@@ -16,7 +16,9 @@ def _classifier(label_names, **overrides):
         encoder_kwargs={"embedding_dim": 16, "num_filters": 8},
         head_kwargs={"attention_dim": 16},
     )
-    return TextClassifier.from_config(ModelConfig(**{**config, **overrides}), label_names)
+    return TextClassifier.from_config(
+        ModelConfig(**{**config, **overrides}), label_names, label_texts=label_texts
+    )
 
 
 def test_saved_model_gives_bit_identical_scores(tmp_path):
@@ -73,17 +75,8 @@ def test_label_names_initialise_the_label_attention(tokenizer):
 
 
 def test_label_texts_replace_code_like_names_for_the_label_init(tokenizer):
-    config = ModelConfig(
-        encoder="xmlcnn",
-        head="lan",
-        max_length=32,
-        init_embeddings=False,
-        encoder_kwargs={"embedding_dim": 16, "num_filters": 8},
-        head_kwargs={"attention_dim": 16},
-        label_init="names",
-    )
     torch.manual_seed(0)
-    by_text = TextClassifier.from_config(config, ["2457", "4274"], label_texts=["transport", "legal status"])
+    by_text = _classifier(["2457", "4274"], label_texts=["transport", "legal status"], label_init="names")
     expected = label_name_embeddings(by_text.model.encoder, tokenizer, ["transport", "legal status"])
     assert by_text.label_names == ["2457", "4274"]
     assert any(
