@@ -64,7 +64,7 @@ def build(method: str, change: dict, texts, targets, vocabulary, labels: int) ->
         **recipe.pop("head_kwargs", {}),
         **{k: v for k, v in change.items() if k == "top_clusters"},
     }
-    config = ModelConfig.from_dict({**recipe, "head_kwargs": head_kwargs, "max_length": 512})
+    config = ModelConfig(**{**recipe, "head_kwargs": head_kwargs, "max_length": 512})
     config.embeddings = change.get("embeddings", config.embeddings)
     tokenizer = word_tokenizer(vocabulary) if config.word_level else None
     names = [f"label{i}" for i in range(labels)]

@@ -109,7 +109,7 @@ def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
     )
     for record, spec in zip(recorded, specs, strict=True):
         assert record["folder"].endswith(spec.key())
-        # commands.sh pins --key-precision fp32, the key precision the runs were recorded with
+        # commands.sh pins --key-precision fp32 and --lan-scoring paper, what the runs were recorded with
         rebuilt = build_spec(
             spec.dataset,
             spec.method,
@@ -117,7 +117,7 @@ def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
             train_split=spec.train_split,
             eval_split=spec.eval_split,
             limit_train=spec.limit_train,
-            overrides={"key_precision": "fp32", **spec.overrides},
+            overrides={"key_precision": "fp32", "lan_scoring": "paper", **spec.overrides},
         )
         assert rebuilt.model["key_precision"] == spec.model.get("key_precision", "fp32")
         assert rebuilt.key() == spec.key()

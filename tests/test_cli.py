@@ -135,6 +135,21 @@ def test_data_commands():
         (["run", "--dataset", "synthetic", "--method", "xmlcnn", "--epochs", "0"], "--epochs"),
         (["run", "--dataset", "synthetic", "--method", "xmlcnn", "--temperature", "-1"], "--temperature"),
         (["sweep", "--dataset", "synthetic", "--param", "depth", "--values", "1"], "lambda"),
+        (
+            [
+                "sweep",
+                "--dataset",
+                "synthetic",
+                "--param",
+                "temperature",
+                "--values",
+                "1",
+                "--temperature",
+                "3",
+            ],
+            "--values",
+        ),
+        (["compare", "--dataset", "synthetic", "--lan-scoring", "cosine"], "--lan-scoring"),
         (["predict", "--run", "/nonexistent", "text"], "/nonexistent"),
     ],
 )
@@ -142,6 +157,43 @@ def test_bad_input_names_the_problem(args, message):
     result = invoke(*args)
     assert result.exit_code != 0
     assert message in result.output
+
+
+@pytest.mark.parametrize(
+    "command, without",
+    [
+        ("run", ()),
+        ("compare", ("head", "contrastive")),
+        ("sweep", ("head", "contrastive")),
+        ("ablate", ("head", "contrastive", "positives", "augment")),
+    ],
+)
+def test_every_run_setting_is_an_option_of_each_command_that_runs_models(command, without):
+    """One declaration (``RUN_SETTINGS``) gives run, compare, ablate and sweep the same options, with one help text."""
+    import typer
+
+    from uclaf_plugin.cli import RUN_SETTINGS
+
+    commands = typer.main.get_command(app).commands
+    options = {param.name: param.help for param in commands[command].params}
+    shared = {param.name: param.help for param in commands["run"].params if param.name in RUN_SETTINGS}
+    assert set(shared) == set(RUN_SETTINGS)
+    for name, help_text in shared.items():
+        if (
+            name in without
+        ):  # absent, or the command's own option (ablate's lists of positives and augmentations)
+            assert options.get(name) != help_text, name
+        else:
+            assert options[name] == help_text, name
+
+
+def test_compare_gives_a_lan_option_to_the_methods_with_lan_only():
+    from uclaf_plugin.bench.experiments import compare_specs
+    from uclaf_plugin.bench.spec import build_spec
+
+    specs = dict(compare_specs("aapd", ["bert", "uclaf"], {"lan_scoring": "per_label_v"}))
+    assert specs["uclaf"].model["head_kwargs"]["scoring"] == "per_label_v"
+    assert specs["bert"].key() == build_spec("aapd", "bert").key()
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path):

@@ -2,17 +2,56 @@
 
 import pytest
 
-from uclaf_plugin.bench.spec import build_spec
+from uclaf_plugin.bench.spec import RunSpec, build_spec
+from uclaf_plugin.heads import DEFAULT_SCORING
+from uclaf_plugin.pipeline import ModelConfig
 
 
-def test_lan_scoring_reaches_the_head_and_the_paper_form_keeps_the_plain_hash():
+def test_lan_scoring_reaches_the_head_and_the_paper_form_keeps_the_hash_runs_were_recorded_with():
     plain = build_spec("aapd", "uclaf")
     aware = build_spec("aapd", "uclaf", overrides={"lan_scoring": "per_label_v"})
     paper = build_spec("aapd", "uclaf", overrides={"lan_scoring": "paper"})
+    multiplicative = build_spec("aapd", "uclaf", overrides={"lan_scoring": "multiplicative"})
+    assert plain.model["head_kwargs"]["scoring"] == DEFAULT_SCORING == "multiplicative"
     assert aware.model["head_kwargs"]["scoring"] == "per_label_v"
-    assert "scoring" not in plain.model["head_kwargs"]
-    assert paper.key() == plain.key() and aware.key() != plain.key()
-    assert "--lan-scoring per_label_v" in aware.command()
+    assert paper.model["head_kwargs"]["scoring"] == "paper"
+    assert multiplicative.key() == plain.key()
+    assert len({plain.key(), aware.key(), paper.key()}) == 3
+    assert "--lan-scoring per_label_v" in aware.command() and "--lan-scoring paper" in paper.command()
+    # a spec written before scoring existed (no scoring anywhere) is the paper's form, and hashes as --lan-scoring paper
+    recorded = RunSpec.from_dict(paper.to_dict())
+    del recorded.model["head_kwargs"]["scoring"]
+    recorded.overrides.pop("lan_scoring")
+    assert recorded.key() == paper.key()
+    assert ModelConfig.from_dict(recorded.model).head_kwargs["scoring"] == "paper"
+
+
+def test_lan_options_leave_methods_without_lan_alone_but_not_a_chosen_head():
+    bert = build_spec("aapd", "bert")
+    assert (
+        build_spec("aapd", "bert", overrides={"lan_scoring": "paper", "shortlist_size": 8}).key()
+        == bert.key()
+    )
+    with pytest.raises(ValueError, match="lan head"):
+        build_spec("aapd", "uclaf", overrides={"lan_scoring": "paper", "head": "dot"})
+
+
+def test_a_model_saved_before_scoring_existed_loads_with_the_paper_form(tmp_path):
+    """Its config.json has no scoring; "paper" and "multiplicative" have the same parameters, so only the rule
+    tells them apart: a saved model must keep the attention it was trained with."""
+    from uclaf_plugin.files import read_json, write_json
+    from uclaf_plugin.pipeline import TextClassifier
+
+    config = ModelConfig(encoder="xmlcnn", head="lan", contrastive=None, max_length=16)
+    assert config.head_kwargs["scoring"] == "multiplicative"
+    classifier = TextClassifier.from_config(config, ["a", "b", "c"], pretrained=False)
+    classifier.save(tmp_path / "new")
+    saved = read_json(tmp_path / "new" / "config.json")
+    assert saved["model"]["head_kwargs"]["scoring"] == "multiplicative"
+    assert TextClassifier.load(tmp_path / "new").model.head.scoring == "multiplicative"
+    del saved["model"]["head_kwargs"]["scoring"]
+    write_json(tmp_path / "new" / "config.json", saved)
+    assert TextClassifier.load(tmp_path / "new").model.head.scoring == "paper"
 
 
 @pytest.mark.parametrize(
@@ -20,6 +59,7 @@ def test_lan_scoring_reaches_the_head_and_the_paper_form_keeps_the_plain_hash():
     [
         ({"lan_scoring": "cosine"}, "--lan-scoring"),
         ({"lan_scoring": "per_label_v", "head": "dot"}, "lan head"),
+        ({"shortlist_size": 4, "head": "linear"}, "lan head"),
     ],
 )
 def test_bad_lan_options_raise(overrides, word):

@@ -6,6 +6,7 @@ The commands only parse, call :mod:`uclaf_plugin.bench` and print.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 from pathlib import Path
 from typing import Annotated
@@ -28,11 +29,11 @@ Dataset = Annotated[
 Epochs = Annotated[int | None, typer.Option(help="Training epochs.")]
 BatchSize = Annotated[int | None, typer.Option(help="Documents per step.")]
 MaxLength = Annotated[int | None, typer.Option(help="Tokens kept per document.")]
-Lr = Annotated[float | None, typer.Option(help="Encoder learning rate.")]
-SharedLr = Annotated[
+Lr = Annotated[
     float | None,
     typer.Option(
-        "--lr", help="Learning rate of the pretrained transformer; XML-CNN and AttentionXML keep their own."
+        help="Learning rate of the encoder. compare, ablate and sweep apply it to the pretrained transformer only:"
+        " XML-CNN and AttentionXML keep their own."
     ),
 ]
 Lambda = Annotated[float | None, typer.Option("--lambda", help="Weight λ of the contrastive term.")]
@@ -59,8 +60,9 @@ KeyPrecision = Annotated[
 LanScoring = Annotated[
     str | None,
     typer.Option(
-        help="LAN's attention score: paper (default, eq. 2), per_label_v (a scoring vector per label) or"
-        " multiplicative (label ⊙ token inside tanh); see LabelAttentionHead."
+        help="LAN's attention score: multiplicative (default; label ⊙ token inside tanh), paper (eq. 2 exactly;"
+        " runs recorded before 2026-12 used it) or per_label_v (a scoring vector per label); see"
+        " LabelAttentionHead."
     ),
 ]
 ShortlistSize = Annotated[
@@ -105,6 +107,58 @@ Format = Annotated[
 Root = Annotated[Path, typer.Option("--root", help="Folder that holds run folders.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
+# Every setting of a run, declared once: `run` takes them all, compare/ablate/sweep all but the method-defining ones.
+RUN_SETTINGS = {
+    "epochs": Epochs,
+    "batch_size": BatchSize,
+    "max_length": MaxLength,
+    "lr": Lr,
+    "lambda_": Lambda,
+    "temperature": Temperature,
+    "positives": Positives,
+    "augment": Augment,
+    "queue_size": QueueSize,
+    "encoder": Encoder,
+    "head": Head,
+    "contrastive": Contrastive,
+    "label_init": LabelInit,
+    "key_precision": KeyPrecision,
+    "lan_scoring": LanScoring,
+    "shortlist_size": ShortlistSize,
+    "zones": Zones,
+    "embeddings": Embeddings,
+}
+METHOD_SETTINGS = ("head", "contrastive")  # what --methods chooses in the multi-run commands
+
+
+def run_settings(*, exclude: tuple[str, ...] = ()):
+    """Give a command every option of :data:`RUN_SETTINGS` but ``exclude``, passed to it as ``settings``: a dict of
+    the options given on the command line (``None`` values left out)."""
+
+    def decorate(command):
+        names = [name for name in RUN_SETTINGS if name not in exclude]
+        own = [
+            p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "settings"
+        ]
+        options = [
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=RUN_SETTINGS[name]
+            )
+            for name in names
+        ]
+
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            settings = _overrides(**{name: kwargs.pop(name) for name in names})
+            return command(*args, settings=settings, **kwargs)
+
+        parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + options
+        wrapper.__signature__ = inspect.Signature(parameters)
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        return wrapper
+
+    return decorate
+
 
 def friendly_errors(command):
     """Turn the library's ValueError / FileNotFoundError into a one-line message and a non-zero exit."""
@@ -142,7 +196,7 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def _common(
-    train_split: str, eval_split: str, limit_train: int | None, format: str | None = None, **overrides
+    train_split: str, eval_split: str, limit_train: int | None, format: str | None, settings: dict
 ) -> dict:
     """The settings that every run of a multi-run command shares."""
     return dict(
@@ -150,7 +204,7 @@ def _common(
         eval_split=eval_split,
         limit_train=limit_train,
         format=format,
-        overrides=_overrides(**overrides),
+        overrides=settings,
     )
 
 
@@ -165,6 +219,7 @@ def _show_experiment(experiment, *args, root, device, data_dir, quiet) -> None:
 
 @app.command()
 @friendly_errors
+@run_settings()
 def run(
     dataset: Dataset,
     method: Annotated[
@@ -173,24 +228,7 @@ def run(
             "--method", "-m", help="linear, xmlcnn, attentionxml, bert, bert-lan, bert-cacl, uclaf, ..."
         ),
     ],
-    epochs: Epochs = None,
-    batch_size: BatchSize = None,
-    max_length: MaxLength = None,
-    lr: Lr = None,
-    lambda_: Lambda = None,
-    temperature: Temperature = None,
-    positives: Positives = None,
-    augment: Augment = None,
-    queue_size: QueueSize = None,
-    encoder: Encoder = None,
-    head: Head = None,
-    contrastive: Contrastive = None,
-    label_init: LabelInit = None,
-    key_precision: KeyPrecision = None,
-    lan_scoring: LanScoring = None,
-    shortlist_size: ShortlistSize = None,
-    zones: Zones = None,
-    embeddings: Embeddings = None,
+    settings: dict,
     seed: Seed = 0,
     device: Device = "auto",
     output: Annotated[
@@ -213,26 +251,6 @@ def run(
     """
     from .bench import commands
 
-    overrides = _overrides(
-        epochs=epochs,
-        batch_size=batch_size,
-        max_length=max_length,
-        lr=lr,
-        lambda_=lambda_,
-        temperature=temperature,
-        positives=positives,
-        augment=augment,
-        queue_size=queue_size,
-        encoder=encoder,
-        head=head,
-        contrastive=contrastive,
-        label_init=label_init,
-        key_precision=key_precision,
-        lan_scoring=lan_scoring,
-        shortlist_size=shortlist_size,
-        zones=zones,
-        embeddings=embeddings,
-    )
     metrics, folder = commands.run(
         dataset,
         method,
@@ -241,7 +259,7 @@ def run(
         eval_split=eval_split,
         limit_train=limit_train,
         format=format,
-        overrides=overrides,
+        overrides=settings,
         output=output,
         resume=resume,
         nproc=nproc,
@@ -255,17 +273,12 @@ def run(
 
 @app.command()
 @friendly_errors
+@run_settings(exclude=METHOD_SETTINGS)
 def compare(
     dataset: Dataset,
+    settings: dict,
     methods: Annotated[str, typer.Option(help="Comma-separated methods.")] = "linear,bert,uclaf",
     seeds: Seeds = "0",
-    epochs: Epochs = None,
-    batch_size: BatchSize = None,
-    max_length: MaxLength = None,
-    lr: SharedLr = None,
-    label_init: LabelInit = None,
-    key_precision: KeyPrecision = None,
-    embeddings: Embeddings = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -281,25 +294,12 @@ def compare(
     """
     from .bench import commands
 
-    common = _common(
-        train_split,
-        eval_split,
-        limit_train,
-        format,
-        epochs=epochs,
-        batch_size=batch_size,
-        max_length=max_length,
-        lr=lr,
-        label_init=label_init,
-        key_precision=key_precision,
-        embeddings=embeddings,
-    )
     _show_experiment(
         commands.compare,
         dataset,
         _names(methods),
         _seeds(seeds),
-        common,
+        _common(train_split, eval_split, limit_train, format, settings),
         root=root,
         device=device,
         data_dir=data_dir,
@@ -309,19 +309,15 @@ def compare(
 
 @app.command()
 @friendly_errors
+@run_settings(exclude=(*METHOD_SETTINGS, "positives", "augment"))
 def ablate(
     dataset: Dataset,
+    settings: dict,
     positives: Annotated[str | None, typer.Option(help="Table 5: e.g. all,any,per_label,jaccard.")] = None,
     augment: Annotated[
         str | None, typer.Option(help="Table 6: e.g. dropout,random_mask,span_mask,shuffle.")
     ] = None,
     seeds: Seeds = "0",
-    epochs: Epochs = None,
-    max_length: MaxLength = None,
-    lr: SharedLr = None,
-    encoder: Encoder = None,
-    label_init: LabelInit = None,
-    key_precision: KeyPrecision = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -337,25 +333,13 @@ def ablate(
     """
     from .bench import commands
 
-    common = _common(
-        train_split,
-        eval_split,
-        limit_train,
-        format,
-        epochs=epochs,
-        max_length=max_length,
-        lr=lr,
-        encoder=encoder,
-        label_init=label_init,
-        key_precision=key_precision,
-    )
     _show_experiment(
         commands.ablate,
         dataset,
         _names(positives),
         _names(augment),
         _seeds(seeds),
-        common,
+        _common(train_split, eval_split, limit_train, format, settings),
         root=root,
         device=device,
         data_dir=data_dir,
@@ -365,18 +349,14 @@ def ablate(
 
 @app.command()
 @friendly_errors
+@run_settings(exclude=METHOD_SETTINGS)
 def sweep(
     dataset: Dataset,
     param: Annotated[str, typer.Option(help="lambda or temperature.")],
     values: Annotated[str, typer.Option(help="Comma-separated values, e.g. 0.1,0.3,0.5,0.7,0.9.")],
+    settings: dict,
     method: Annotated[str, typer.Option(help="Method to sweep.")] = "uclaf",
     seeds: Seeds = "0",
-    epochs: Epochs = None,
-    max_length: MaxLength = None,
-    lr: SharedLr = None,
-    encoder: Encoder = None,
-    label_init: LabelInit = None,
-    key_precision: KeyPrecision = None,
     train_split: TrainSplit = "train",
     eval_split: EvalSplit = "test",
     limit_train: LimitTrain = None,
@@ -396,18 +376,6 @@ def sweep(
         numbers = [float(v) for v in values.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"--values must be comma-separated numbers, got {values!r}") from None
-    common = _common(
-        train_split,
-        eval_split,
-        limit_train,
-        format,
-        epochs=epochs,
-        max_length=max_length,
-        lr=lr,
-        encoder=encoder,
-        label_init=label_init,
-        key_precision=key_precision,
-    )
     _show_experiment(
         commands.sweep,
         dataset,
@@ -415,7 +383,7 @@ def sweep(
         numbers,
         method,
         _seeds(seeds),
-        common,
+        _common(train_split, eval_split, limit_train, format, settings),
         root=root,
         device=device,
         data_dir=data_dir,

@@ -25,13 +25,27 @@ from .adapters.wordvectors import (
     word_vectors,
 )
 from .files import atomic_write, read_json, write_json
-from .heads import masked_mean_pool
+from .heads import DEFAULT_SCORING, masked_mean_pool
 from .model import UCLAF
 
 BASELINE_ENCODERS = ("xmlcnn", "attentionxml")
 WEIGHTS_FILE = "model.safetensors"
 # Model settings added after models and runs were recorded, with the value those had.
 LATER_MODEL_SETTINGS = {"key_precision": "fp32", "embeddings": "wordpiece"}
+# LAN head arguments likewise: models saved before "multiplicative" became the default scored as the paper does.
+LATER_LAN_SETTINGS = {"scoring": "paper"}
+
+
+def recorded_model_settings(model: dict) -> dict:
+    """A saved ``model`` entry (``config.json``, a run's spec) completed with the values of settings it predates.
+
+    Settings added since it was written take the value that models had then (:data:`LATER_MODEL_SETTINGS`,
+    :data:`LATER_LAN_SETTINGS`), not today's default, so an older model loads and resumes as it was trained.
+    """
+    completed = {**LATER_MODEL_SETTINGS, **model}
+    if completed.get("head", "lan") == "lan":
+        completed["head_kwargs"] = {**LATER_LAN_SETTINGS, **completed.get("head_kwargs", {})}
+    return completed
 
 
 @dataclass
@@ -64,13 +78,22 @@ class ModelConfig:
     head_kwargs: dict = field(default_factory=dict)
     encoder_kwargs: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.head == "lan":  # the scoring is always written down, so a later default cannot change a saved model
+            self.head_kwargs = {"scoring": DEFAULT_SCORING, **self.head_kwargs}
+
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
+        """A config from a saved entry (``config.json``'s ``"model"``, a run's spec), read as it was trained.
+
+        Keys it lacks take the value they had before they existed (:func:`recorded_model_settings`); an unknown
+        key raises ``ValueError`` naming the valid ones.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown model config keys {unknown}; valid keys: {sorted(known)}")
-        return cls(**data)
+        return cls(**recorded_model_settings(data))
 
     @property
     def word_level(self) -> bool:
@@ -217,7 +240,7 @@ class TextClassifier(nn.Module):
             raise ValueError(
                 f"{directory / 'config.json'} has no 'model' entry: it does not describe a model"
             )
-        config = ModelConfig.from_dict({**LATER_MODEL_SETTINGS, **run_config["model"]})
+        config = ModelConfig.from_dict(run_config["model"])
         label_names = read_json(directory / "labels.json")
         if not isinstance(label_names, list) or not all(isinstance(name, str) for name in label_names):
             raise ValueError(f"{directory / 'labels.json'} must be a JSON list of label names")

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/../.."
 export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
 BENCH="${BENCH:-.venv/bin/uclaf-bench}"
 PYTHON="${PYTHON:-.venv/bin/python}"
-# The recorded runs computed the momentum keys in fp32, the default before --key-precision auto.
-KEYS="--key-precision fp32"
+# The recorded runs computed the momentum keys in fp32, the default before --key-precision auto, and scored LAN's
+# attention as the paper does, the default before --lan-scoring multiplicative.
+KEYS="--key-precision fp32 --lan-scoring paper"
 CPU="--max-length 128 --quiet $KEYS"   # CPU-sized: 128 tokens instead of the paper's 512
 
 stage_linear() {
@@ -219,7 +220,7 @@ stage_lan_variants() {
     esac
     for seed in ${LAN_SEEDS:-0 1 2}; do
       for variant in $LAN_VARIANTS; do
-        $BENCH run --dataset "$dataset" --method uclaf $protocol --quiet $KEYS --seed "$seed" --device "$device" \
+        $BENCH run --dataset "$dataset" --method uclaf $protocol --quiet --key-precision fp32 --seed "$seed" --device "$device" \
           ${variant#*:} ${LAN_EXTRA:-} --output "$root/$dataset/lan-variants/${variant%%:*}-seed$seed" > /dev/null
       done
     done

@@ -281,7 +281,7 @@ def predict(run_dir: Path, texts: list[str], top_k: int) -> list[dict]:
 def _run_kind(run_dir: Path) -> str:
     """``"neural"`` or ``"linear"``: the model that ``config.json`` names; its file must be there."""
     from ..adapters.linear import MODEL_FILE
-    from ..pipeline import LATER_MODEL_SETTINGS, WEIGHTS_FILE
+    from ..pipeline import WEIGHTS_FILE, recorded_model_settings
 
     config_path = run_dir / CONFIG_FILE
     if not config_path.is_file():
@@ -297,7 +297,7 @@ def _run_kind(run_dir: Path) -> str:
             "the run did not finish or the file was removed. Train it again"
         )
     if kind == "neural" and config.get("model") is not None:
-        saved, named = ({**LATER_MODEL_SETTINGS, **entry} for entry in (config["model"], spec["model"]))
+        saved, named = (recorded_model_settings(entry) for entry in (config["model"], spec["model"]))
         if saved != named:
             differ = sorted(
                 name for name in saved.keys() | named.keys() if saved.get(name) != named.get(name)

@@ -69,6 +69,9 @@ def sweep_specs(dataset: str, param: str, values: list[float], method: str = "uc
         raise ValueError(f"--param {param!r} is not valid; choose one of {', '.join(SWEEP_PARAMS)}")
     overrides = shared_overrides(method, common.pop("overrides", {}) or {})
     key = SWEEP_PARAMS[param]
+    if key in overrides:
+        flag = "--lambda" if param == "lambda" else "--temperature"
+        raise ValueError(f"{flag} is the swept setting (--param {param}): give its values with --values only")
     return [
         (f"{param}={v:g}", build_spec(dataset, method, overrides={**overrides, key: v}, **common))
         for v in values

@@ -12,14 +12,14 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from ..heads import SCORINGS
+from ..heads import DEFAULT_SCORING, SCORINGS
 from ..model import KEY_PRECISIONS
-from ..pipeline import BASELINE_ENCODERS, LATER_MODEL_SETTINGS, ModelConfig
+from ..pipeline import BASELINE_ENCODERS, LATER_LAN_SETTINGS, LATER_MODEL_SETTINGS, ModelConfig
 from ..train import LATER_TRAIN_SETTINGS, TrainConfig
 from .presets import BASELINE_TRAIN, ENCODER_LR, dataset_settings, method_recipe
 
-# LAN-only options -> (LabelAttentionHead argument, its default: left out of head_kwargs, so the hash stays).
-HEAD_OPTIONS = {"lan_scoring": ("scoring", "paper"), "shortlist_size": ("shortlist_size", None)}
+# LAN-only options -> the LabelAttentionHead argument they set.
+HEAD_OPTIONS = {"lan_scoring": "scoring", "shortlist_size": "shortlist_size"}
 MODEL_OVERRIDES = {
     "max_length",
     "lambda_",
@@ -67,7 +67,8 @@ class RunSpec:
 
         Settings added after runs were recorded leave the hash out at the value those runs had, so they keep
         their hash and are still reused: the file ``format`` when detected (``None``), the ``data`` fingerprint
-        when not taken yet (``None``, as in runs recorded before fingerprints existed).
+        when not taken yet (``None``, as in runs recorded before fingerprints existed), and the model settings of
+        :data:`~uclaf_plugin.pipeline.LATER_MODEL_SETTINGS` and :data:`~uclaf_plugin.pipeline.LATER_LAN_SETTINGS`.
         """
         data = asdict(self)
         for name in LATER_SPEC_FIELDS:
@@ -77,6 +78,11 @@ class RunSpec:
             for settings in (data["model"] or {}, data["overrides"]):
                 if settings.get(name) == recorded:
                     del settings[name]
+        head_kwargs = (data["model"] or {}).get("head_kwargs", {})
+        for option, argument in HEAD_OPTIONS.items():
+            if argument in LATER_LAN_SETTINGS and head_kwargs.get(argument) == LATER_LAN_SETTINGS[argument]:
+                del head_kwargs[argument]
+                data["overrides"].pop(option, None)
         for name, recorded in LATER_TRAIN_SETTINGS.items():
             if data["train"].get(name) == recorded:
                 del data["train"][name]
@@ -206,23 +212,27 @@ def _model_config(recipe: dict, dataset_model: dict, overrides: dict) -> ModelCo
     # The preset's head arguments belong to the preset's head; a --head override keeps only the dataset's.
     recipe_head_kwargs = recipe.get("head_kwargs", {}) if values["head"] == recipe["head"] else {}
     values["head_kwargs"] = {**dataset_model.get("head_kwargs", {}), **recipe_head_kwargs}
-    _apply_head_options(values)
+    _apply_head_options(values, head_chosen="head" in overrides)
     if values["encoder"] != recipe.get("encoder"):  # likewise the preset's encoder arguments
         values.pop("encoder_kwargs", None)
-    return ModelConfig.from_dict(values)
+    return ModelConfig(**values)
 
 
-def _apply_head_options(values: dict) -> None:
-    """Move the LAN options (``--lan-scoring``, ``--shortlist-size``) from ``values`` into its ``head_kwargs``."""
-    for option, (argument, default) in HEAD_OPTIONS.items():
+def _apply_head_options(values: dict, head_chosen: bool) -> None:
+    """Move the LAN options (``--lan-scoring``, ``--shortlist-size``) from ``values`` into its ``head_kwargs``.
+
+    A method without LAN ignores them (``compare --methods bert,uclaf --lan-scoring paper`` sets uclaf's); a
+    ``--head`` other than ``lan`` with them raises ``ValueError``.
+    """
+    for option, argument in HEAD_OPTIONS.items():
         if option not in values:
             continue
         value = values.pop(option)
-        if values["head"] != "lan":
+        if values["head"] == "lan":
+            values["head_kwargs"][argument] = value
+        elif head_chosen:
             flag = option.replace("_", "-")
             raise ValueError(f"--{flag} applies to the lan head only; this run's head is {values['head']!r}")
-        if value != default:
-            values["head_kwargs"][argument] = value
 
 
 def _train_config(model: ModelConfig, dataset_train: dict, overrides: dict, seed: int) -> TrainConfig:
@@ -253,7 +263,7 @@ def _check_overrides(overrides: dict) -> None:
         raise ValueError(
             f"--key-precision must be one of {', '.join(KEY_PRECISIONS)}, got {overrides['key_precision']!r}"
         )
-    if overrides.get("lan_scoring", "paper") not in SCORINGS:
+    if overrides.get("lan_scoring", DEFAULT_SCORING) not in SCORINGS:
         raise ValueError(
             f"--lan-scoring must be one of {', '.join(SCORINGS)}, got {overrides['lan_scoring']!r}"
         )

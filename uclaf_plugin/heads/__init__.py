@@ -17,12 +17,13 @@ from __future__ import annotations
 from torch import nn
 
 from .common import CHUNK_BUDGET_BYTES, auto_label_chunk_size, masked_mean_pool, masked_softmax
-from .lan import SCORINGS, LabelAttentionHead
+from .lan import DEFAULT_SCORING, SCORINGS, LabelAttentionHead
 from .scores import additive_attention_scores, label_token_scores
 from .simple import DotLabelAttentionHead, LinearHead
 
 __all__ = [
     "CHUNK_BUDGET_BYTES",
+    "DEFAULT_SCORING",
     "HEADS",
     "SCORINGS",
     "DotLabelAttentionHead",
