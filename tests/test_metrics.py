@@ -187,6 +187,25 @@ def test_k_larger_than_the_number_of_labels_still_divides_by_k():
     assert top_k(np.array([[0.2, 0.9]]), 5).tolist() == [[1, 0]]
 
 
+def test_top_k_matches_a_stable_sort_and_is_the_ranking_of_predict_and_the_estimator():
+    """One ranking everywhere: metrics.top_k, TextClassifier's rank_labels and the estimator's best_labels."""
+    from uclaf_plugin.adapters.sklearn import best_labels
+    from uclaf_plugin.pipeline import rank_labels
+
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 4, size=(50, 9)).astype(np.float32)  # many ties
+    reference = np.argsort(-scores, axis=1, kind="stable")  # slow reference: a stable sort, lower index first
+    for k in (0, 1, 3, 9, 12):
+        assert top_k(scores, k).tolist() == reference[:, :k].tolist()
+        names = [f"l{j}" for j in range(9)]
+        assert [[name for name, _ in row] for row in rank_labels(scores, names, k)] == [
+            [names[j] for j in row] for row in reference[:, :k]
+        ]
+        expected = np.zeros(scores.shape, dtype=bool)
+        np.put_along_axis(expected, reference[:, :k], True, axis=1)
+        assert (best_labels(scores, k) == expected).all()
+
+
 def test_jain_propensities_formula():
     counts = np.array([0, 1, 10, 1000])
     n, a, b = 5000, 0.55, 1.5

@@ -108,6 +108,8 @@ def top_k(scores, k: int) -> np.ndarray:
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     num_labels = scores.shape[1]
     k = min(k, num_labels)
+    if k <= 0:
+        return np.zeros((scores.shape[0], 0), dtype=np.int64)
     kth = np.partition(scores, num_labels - k, axis=1)[:, num_labels - k, None]
     chosen = scores >= kth
     _keep_lowest_index_on_ties(scores, chosen, kth, k)

@@ -26,6 +26,7 @@ from .adapters.wordvectors import (
 )
 from .files import atomic_write, read_json, write_json
 from .heads import DEFAULT_SCORING, masked_mean_pool
+from .metrics import top_k as top_k_indices
 from .model import UCLAF
 
 BASELINE_ENCODERS = ("xmlcnn", "attentionxml")
@@ -79,7 +80,9 @@ class ModelConfig:
     encoder_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.head == "lan":  # the scoring is always written down, so a later default cannot change a saved model
+        if (
+            self.head == "lan"
+        ):  # the scoring is always written down, so a later default cannot change a saved model
             self.head_kwargs = {"scoring": DEFAULT_SCORING, **self.head_kwargs}
 
     @classmethod
@@ -314,7 +317,7 @@ def build_encoder(
 
 def rank_labels(scores: np.ndarray, label_names: list[str], top_k: int) -> list[list[tuple[str, float]]]:
     """The ``top_k`` ``(label, score)`` pairs of each row of ``scores``, best first (ties: lower index first)."""
-    order = np.argsort(-scores, axis=1, kind="stable")[:, : min(top_k, scores.shape[1])]
+    order = top_k_indices(scores, top_k)
     return [
         [(label_names[j], float(row[j])) for j in ranked] for row, ranked in zip(scores, order, strict=True)
     ]

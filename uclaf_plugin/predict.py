@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import read_json
+from .metrics import top_k as ranking
 from .pipeline import WEIGHTS_FILE, rank_labels
 from .thresholds import THRESHOLDS_FILE, Thresholds, apply_thresholds
 
@@ -102,12 +103,12 @@ class RunPredictor:
     def records(self, scores: np.ndarray, top_k: int) -> list[dict]:
         """The records of :meth:`predict` from ``scores (n, L)``."""
         decided = self.decide(scores)
+        ranked = ranking(scores, scores.shape[1])  # every label, best first
         records = []
-        for row, chosen, top in zip(
-            scores, decided, rank_labels(scores, self.label_names, top_k), strict=True
+        for order, chosen, top in zip(
+            ranked, decided, rank_labels(scores, self.label_names, top_k), strict=True
         ):
-            members = np.flatnonzero(chosen)
-            members = members[np.argsort(-row[members], kind="stable")]
+            members = order[chosen[order]]
             records.append({"labels": [self.label_names[j] for j in members], "scores": dict(top)})
         return records
 

@@ -17,6 +17,7 @@ from scipy.special import expit
 from sklearn.utils.validation import check_is_fitted
 from skmultilearn.base import MLClassifierBase
 
+from ..metrics import top_k
 from ..pipeline import ModelConfig, TextClassifier, pad_batch
 from ..thresholds import OBJECTIVES, tune_thresholds
 from ..train import TrainConfig, Trainer, seed_everything
@@ -223,9 +224,8 @@ class UCLAFClassifier(MLClassifierBase):
 def best_labels(scores: np.ndarray, k: int) -> np.ndarray:
     """Bool ``(n, L)`` marking the ``k`` highest scores of each row (ties: the lower label index wins)."""
     chosen = np.zeros(scores.shape, dtype=bool)
-    if k > 0:
-        order = np.argsort(-scores, axis=1, kind="stable")[:, : int(k)]
-        np.put_along_axis(chosen, order, True, axis=1)
+    if k > 0 and scores.shape[0]:
+        np.put_along_axis(chosen, top_k(scores, int(k)), True, axis=1)
     return chosen
 
 
