@@ -165,13 +165,13 @@ def friendly_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from .train import TrainingInterrupted
+        from .bench.commands import RunInterrupted
 
         try:
             return command(*args, **kwargs)
-        except TrainingInterrupted as stop:
+        except RunInterrupted as stop:
             console.print(f"[yellow]Interrupted.[/] Checkpoint: {stop.checkpoint}")
-            console.print(f"Resume with: [bold]{getattr(stop, 'resume_command', '')}[/]")
+            console.print(f"Resume with: [bold]{stop.resume_command}[/]")
             raise typer.Exit(130) from None
         except (ValueError, FileNotFoundError, KeyError) as error:
             console.print(f"[red]error:[/] {error}")

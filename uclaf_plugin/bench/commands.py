@@ -16,6 +16,18 @@ from .tables import METRIC_COLUMNS, aggregate, rich_table, run_row, to_csv, to_m
 TIMING_COLUMNS = ["train_seconds", "docs_per_second"]
 
 
+class RunInterrupted(RuntimeError):
+    """Training stopped on Ctrl-C or SIGTERM after writing a checkpoint.
+
+    ``checkpoint``: the file written (``None`` when the process stopped before it had one); ``resume_command``:
+    the ``uclaf-bench`` line that goes on from it.
+    """
+
+    def __init__(self, checkpoint: Path | None, resume_command: str):
+        super().__init__(f"interrupted; checkpoint {checkpoint}; resume with: {resume_command}")
+        self.checkpoint, self.resume_command = checkpoint, resume_command
+
+
 def run(
     dataset,
     method,
@@ -55,10 +67,9 @@ def run(
     init_from_environment(device)
     try:
         launch(nproc, _execute, spec.to_dict(), str(folder), data_dir, device, quiet, resume, device=device)
-    except TrainingInterrupted as stop:
-        stop.checkpoint = folder / CHECKPOINT_FILE
-        stop.resume_command = f"{_shell_command(spec)} --output {shlex.quote(str(folder))} --resume"
-        raise
+    except TrainingInterrupted:
+        resume = f"{_shell_command(spec)} --output {shlex.quote(str(folder))} --resume"
+        raise RunInterrupted(folder / CHECKPOINT_FILE, resume) from None
     return read_json(folder / METRICS_FILE), folder
 
 
@@ -159,8 +170,8 @@ def _experiment(
     try:
         results = run_specs(labelled, _runner(data_dir, device, quiet, announce), root, announce=announce)
     except TrainingInterrupted as stop:
-        stop.resume_command = f"{command} (resumes the interrupted run and reuses the finished ones)"
-        raise
+        resume = f"{command} (resumes the interrupted run and reuses the finished ones)"
+        raise RunInterrupted(stop.checkpoint, resume) from None
     rows = [run_row(run, label) for label, run in results]
     entries = [*extra_entries, *aggregate(rows)]
     columns = [*METRIC_COLUMNS, *TIMING_COLUMNS]
