@@ -173,7 +173,7 @@ def friendly_errors(command):
             console.print(f"[yellow]Interrupted.[/] Checkpoint: {stop.checkpoint}")
             console.print(f"Resume with: [bold]{stop.resume_command}[/]")
             raise typer.Exit(130) from None
-        except (ValueError, FileNotFoundError, KeyError) as error:
+        except (ValueError, FileNotFoundError) as error:
             console.print(f"[red]error:[/] {error}")
             raise typer.Exit(2) from None
 
