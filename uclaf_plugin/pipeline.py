@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from .adapters.wordvectors import (
     word_tokenizer,
     word_vectors,
 )
+from .augment import AUGMENTATIONS
+from .constraints import Interval, Options, check_settings
+from .contrastive import KEY_PRECISIONS
 from .files import atomic_write, read_json, write_json
 from .heads import DEFAULT_SCORING, masked_mean_pool
 from .metrics import top_k as top_k_indices
@@ -79,10 +83,23 @@ class ModelConfig:
     head_kwargs: dict = field(default_factory=dict)
     encoder_kwargs: dict = field(default_factory=dict)
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "lambda_": [Interval(0, None)],
+        "temperature": [Interval(0, None, closed="neither")],
+        "queue_size": [Interval(0, None, integer=True)],
+        "momentum": [Interval(0, 1, closed="left")],
+        "projection_dim": [Interval(1, None, integer=True)],
+        "augment": [Options(tuple(AUGMENTATIONS))],
+        "key_precision": [Options(KEY_PRECISIONS)],
+        "max_length": [Interval(1, None, integer=True)],
+        "label_init": [None, Options(("names",))],
+        "embeddings": [Options(("wordpiece", *WORD_VECTORS))],
+    }
+
     def __post_init__(self):
-        if (
-            self.head == "lan"
-        ):  # the scoring is always written down, so a later default cannot change a saved model
+        check_settings(asdict(self), self._parameter_constraints, display=lambda name: f"ModelConfig.{name}")
+        if self.head == "lan":
+            # the scoring is always written down, so a later default cannot change what a saved model loads as
             self.head_kwargs = {"scoring": DEFAULT_SCORING, **self.head_kwargs}
 
     @classmethod
@@ -148,8 +165,6 @@ class TextClassifier(nn.Module):
         head_kwargs = dict(config.head_kwargs)
         if config.label_init == "names" and config.head in ("lan",):
             head_kwargs["label_init"] = label_name_embeddings(encoder, tokenizer, label_texts or label_names)
-        elif config.label_init not in (None, "names"):
-            raise ValueError(f"label_init={config.label_init!r} is not valid; use None or 'names'")
         model = UCLAF(
             encoder,
             len(label_names),
@@ -280,8 +295,6 @@ def _build_tokenizer(config: ModelConfig, train_texts: list[str] | None):
             f"embeddings={config.embeddings!r} applies to the xmlcnn and attentionxml encoders, "
             f"not {config.encoder!r}; use embeddings='wordpiece'"
         )
-    if config.embeddings not in WORD_VECTORS:
-        raise ValueError(f"embeddings={config.embeddings!r} is not valid; use wordpiece, glove or word2vec")
     if not train_texts:
         raise ValueError(
             f"embeddings={config.embeddings!r} builds its word vocabulary from train_texts: pass them"

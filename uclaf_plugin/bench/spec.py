@@ -12,8 +12,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from ..heads import DEFAULT_SCORING, SCORINGS
-from ..model import KEY_PRECISIONS
+from ..constraints import Interval, Options, check_settings
+from ..heads import SCORINGS
 from ..pipeline import BASELINE_ENCODERS, LATER_LAN_SETTINGS, LATER_MODEL_SETTINGS, ModelConfig
 from ..train import LATER_TRAIN_SETTINGS, TrainConfig
 from .presets import BASELINE_TRAIN, ENCODER_LR, dataset_settings, method_recipe
@@ -244,30 +244,32 @@ def _train_config(model: ModelConfig, dataset_train: dict, overrides: dict, seed
     return TrainConfig(**values, seed=seed, quiet=True)
 
 
+# What the LAN options accept (they become LabelAttentionHead arguments, outside ModelConfig's own fields).
+HEAD_OPTION_CONSTRAINTS = {
+    "lan_scoring": [Options(tuple(SCORINGS))],
+    "shortlist_size": [Interval(1, None, integer=True)],
+}
+TRAIN_OPTION_CONSTRAINTS = {
+    "epochs": [Interval(1, None, integer=True)],
+    "batch_size": [Interval(1, None, integer=True)],
+    "lr": [Interval(0, None, closed="neither")],
+    "head_lr": [Interval(0, None, closed="neither")],
+}
+
+
+def option_name(setting: str) -> str:
+    """The command-line option of a setting: ``"lambda_"`` -> ``"--lambda"``, ``"max_length"`` -> ``"--max-length"``."""
+    return "--" + setting.rstrip("_").replace("_", "-")
+
+
 def _check_overrides(overrides: dict) -> None:
     known = MODEL_OVERRIDES | TRAIN_OVERRIDES | DATA_OVERRIDES | {"positives"}
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"unknown settings {unknown}; valid: {sorted(known)}")
-    for name in ("lambda_", "lr", "head_lr"):
-        if name in overrides and overrides[name] < 0:
-            raise ValueError(f"--{name.rstrip('_')} must not be negative, got {overrides[name]}")
-    if "temperature" in overrides and overrides["temperature"] <= 0:
-        raise ValueError(f"--temperature must be positive, got {overrides['temperature']}")
-    for name in ("epochs", "batch_size", "max_length"):
-        if name in overrides and overrides[name] < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {overrides[name]}")
-    if overrides.get("label_init", "names") != "names":
-        raise ValueError(f"--label-init must be 'names', got {overrides['label_init']!r}")
-    if overrides.get("key_precision", "auto") not in KEY_PRECISIONS:
-        raise ValueError(
-            f"--key-precision must be one of {', '.join(KEY_PRECISIONS)}, got {overrides['key_precision']!r}"
-        )
-    if overrides.get("lan_scoring", DEFAULT_SCORING) not in SCORINGS:
-        raise ValueError(
-            f"--lan-scoring must be one of {', '.join(SCORINGS)}, got {overrides['lan_scoring']!r}"
-        )
-    if "shortlist_size" in overrides and overrides["shortlist_size"] < 1:
-        raise ValueError(f"--shortlist-size must be at least 1, got {overrides['shortlist_size']}")
-    if "queue_size" in overrides and overrides["queue_size"] < 0:
-        raise ValueError(f"--queue-size must not be negative, got {overrides['queue_size']}")
+    constraints = {
+        **ModelConfig._parameter_constraints,
+        **HEAD_OPTION_CONSTRAINTS,
+        **TRAIN_OPTION_CONSTRAINTS,
+    }
+    check_settings(overrides, constraints, display=option_name)
