@@ -14,7 +14,8 @@ import argparse
 
 from uclaf_plugin.data import load_dataset
 from uclaf_plugin.pipeline import ModelConfig, TextClassifier
-from uclaf_plugin.train import TrainConfig, Trainer, seed_everything
+from uclaf_plugin.text_trainer import TextTrainer
+from uclaf_plugin.train import TrainConfig, seed_everything
 
 
 def train_once(corpus, splits, readout: bool, seed: int, epochs: int) -> tuple[list[float], float]:
@@ -31,7 +32,7 @@ def train_once(corpus, splits, readout: bool, seed: int, epochs: int) -> tuple[l
     settings = TrainConfig(
         epochs=epochs, batch_size=32, lr=1e-2, head_lr=1e-2, seed=seed, quiet=True, device="cpu"
     )
-    trainer = Trainer(classifier, settings)
+    trainer = TextTrainer(classifier, settings)
     summary = trainer.fit(*splits["train"], *splits["val"])
     return [h["val"]["P@1"] for h in summary["history"]], trainer.evaluate(*splits["test"])["P@1"]
 

@@ -21,10 +21,11 @@ import time
 import numpy as np
 import torch
 
+from uclaf_plugin.batches import label_batch, length_grouped_batches
 from uclaf_plugin.bench.spec import build_spec
 from uclaf_plugin.data import load_dataset
 from uclaf_plugin.pipeline import ModelConfig, TextClassifier, pad_batch
-from uclaf_plugin.train import _autocast_dtype, _label_batch, length_grouped_batches, seed_everything
+from uclaf_plugin.train import _autocast_dtype, seed_everything
 
 BATCH = 16
 VARIANTS = {
@@ -57,7 +58,7 @@ class Variant:
         rows = self.batches[index]
         started = time.perf_counter()
         input_ids, mask = pad_batch([self.ids[i] for i in rows], self.pad_id)
-        labels = _label_batch(self.targets[rows])
+        labels = label_batch(self.targets[rows])
         autocast = (
             torch.autocast("cpu", dtype=self.dtype) if self.dtype is not None else contextlib.nullcontext()
         )

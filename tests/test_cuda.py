@@ -8,7 +8,8 @@ import torch
 from uclaf_plugin.heads import LabelAttentionHead
 from uclaf_plugin.losses import CACLLoss, cacl_loss
 from uclaf_plugin.pipeline import TextClassifier
-from uclaf_plugin.train import TrainConfig, Trainer, seed_everything
+from uclaf_plugin.text_trainer import TextTrainer
+from uclaf_plugin.train import TrainConfig, seed_everything
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")
@@ -91,8 +92,8 @@ def test_trainer_picks_cuda_with_bf16_and_learns_an_easy_corpus(easy_corpus, eas
     splits = [(list(s.texts), easy_corpus.binarize(s.labels)) for s in (easy_corpus.train, easy_corpus.val)]
     seed_everything(0)
     classifier = TextClassifier.from_config(easy_uclaf_config, easy_corpus.label_names)
-    trainer = Trainer(classifier, TrainConfig(epochs=6, batch_size=32, lr=1e-2, head_lr=1e-2, quiet=True))
-    assert trainer.device.type == "cuda" and trainer.amp_dtype == torch.bfloat16
+    trainer = TextTrainer(classifier, TrainConfig(epochs=6, batch_size=32, lr=1e-2, head_lr=1e-2, quiet=True))
+    assert trainer.device.type == "cuda" and trainer.trainer.amp_dtype == torch.bfloat16
     trainer.fit(*splits[0], *splits[1])
     test_texts = list(easy_corpus.test.texts)
     assert trainer.evaluate(test_texts, easy_corpus.binarize(easy_corpus.test.labels))["P@1"] >= 0.9

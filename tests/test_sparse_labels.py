@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from uclaf_plugin import train as train_module
+from uclaf_plugin import batches as batches_module
 from uclaf_plugin.adapters.xmlcnn import XMLCNN
 from uclaf_plugin.losses import CACLLoss, cacl_loss
 from uclaf_plugin.memory import MultiLabelQueue
@@ -21,7 +21,8 @@ from uclaf_plugin.sparse_labels import (
     multi_hot_bce,
     padded_label_ids,
 )
-from uclaf_plugin.train import TrainConfig, Trainer
+from uclaf_plugin.text_trainer import TextTrainer
+from uclaf_plugin.train import TrainConfig
 
 MODES = ["per_label", "any", "all", "jaccard", "size_weighted"]
 LAYOUTS = {"coo": lambda t: t.to_sparse_coo(), "csr": lambda t: t.to_sparse_csr(), "dense": lambda t: t}
@@ -188,9 +189,9 @@ def test_uclaf_training_loss_with_sparse_labels_equals_dense():
 
 def test_trainer_sends_sparse_label_batches_from_the_threshold(monkeypatch):
     matrix = sp.csr_matrix(np.eye(3, 6, k=1, dtype=np.float32))
-    assert train_module._label_batch(matrix).layout == torch.strided
-    monkeypatch.setattr(train_module, "SPARSE_LABELS_FROM", 6)
-    batch = train_module._label_batch(matrix)
+    assert batches_module.label_batch(matrix).layout == torch.strided
+    monkeypatch.setattr(batches_module, "SPARSE_LABELS_FROM", 6)
+    batch = batches_module.label_batch(matrix)
     assert batch.layout == torch.sparse_csr and np.array_equal(batch.to_dense().numpy(), matrix.toarray())
 
 
@@ -210,10 +211,10 @@ def test_trainer_fit_with_sparse_batches_equals_dense(easy_corpus, monkeypatch):
     settings = TrainConfig(epochs=1, batch_size=16, quiet=True, device="cpu", lr=1e-3)
     weights = []
     for threshold in (10**9, 1):
-        monkeypatch.setattr(train_module, "SPARSE_LABELS_FROM", threshold)
+        monkeypatch.setattr(batches_module, "SPARSE_LABELS_FROM", threshold)
         seed_everything(0)
         classifier = TextClassifier.from_config(config, easy_corpus.label_names)
-        Trainer(classifier, settings).fit(texts, targets)
+        TextTrainer(classifier, settings).fit(texts, targets)
         weights.append(classifier.model.head.state_dict())
     for name, value in weights[0].items():
         torch.testing.assert_close(weights[1][name], value)

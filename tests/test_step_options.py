@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from uclaf_plugin import batches as batches_module
 from uclaf_plugin import train as train_module
+from uclaf_plugin.batches import EpochBatches, length_grouped_batches
 from uclaf_plugin.bench.spec import build_spec
-from uclaf_plugin.train import TrainConfig, Trainer, length_grouped_batches
+from uclaf_plugin.text_trainer import TextTrainer
+from uclaf_plugin.train import TrainConfig
 
 
 def _grouped(seed, num_docs=230, batch_size=4):
@@ -41,30 +44,24 @@ def test_grouped_batches_are_seeded():
 
 
 def test_grouped_batches_sort_within_a_group_only(monkeypatch):
-    monkeypatch.setattr(train_module, "GROUP_BATCHES", 2)  # groups of 8 documents
+    monkeypatch.setattr(batches_module, "GROUP_BATCHES", 2)  # groups of 8 documents
     lengths = np.arange(16)
     order = np.arange(16)[::-1].copy()  # group one: 15..8, group two: 7..0
     batches = length_grouped_batches(order, lengths, 4, torch.Generator().manual_seed(0))
     assert sorted(tuple(b) for b in batches) == [(3, 2, 1, 0), (7, 6, 5, 4), (11, 10, 9, 8), (15, 14, 13, 12)]
 
 
-def test_trainer_groups_batches_when_asked(easy_corpus):
-    from uclaf_plugin.pipeline import ModelConfig, TextClassifier
-
-    config = ModelConfig(
-        encoder="xmlcnn", head="linear", contrastive=None, max_length=32, init_embeddings=False
-    )
-    classifier = TextClassifier.from_config(config, easy_corpus.label_names)
+def test_epoch_batches_group_by_length_when_asked():
     ids = [
         [101] * int(n) for n in np.random.default_rng(0).integers(3, 200, 300)
     ]  # documents of varied length
-    grouped = Trainer(classifier, TrainConfig(batch_size=8, group_by_length=True, quiet=True))
-    plain = Trainer(classifier, TrainConfig(batch_size=8, quiet=True))
-    for trainer in (grouped, plain):
-        batches = trainer._epoch_batches(0, ids)
-        assert sorted(np.concatenate(batches).tolist()) == list(range(len(ids)))
+    targets = np.zeros((len(ids), 3))
+    grouped = EpochBatches(ids, targets, pad_id=0, batch_size=8, group_by_length=True)
+    plain = EpochBatches(ids, targets, pad_id=0, batch_size=8)
+    for batches in (grouped, plain):
+        assert sorted(np.concatenate(batches.rows(0)).tolist()) == list(range(len(ids)))
     lengths = np.array([len(i) for i in ids])
-    assert _padding(grouped._epoch_batches(0, ids), lengths) < _padding(plain._epoch_batches(0, ids), lengths)
+    assert _padding(grouped.rows(0), lengths) < _padding(plain.rows(0), lengths)
 
 
 @pytest.mark.parametrize(
@@ -106,8 +103,10 @@ def test_a_bf16_step_on_cpu_trains(easy_corpus):
         queue_size=32,
     )
     classifier = TextClassifier.from_config(config, easy_corpus.label_names)
-    trainer = Trainer(classifier, TrainConfig(epochs=1, batch_size=16, amp=True, quiet=True, device="cpu"))
-    assert trainer.amp_dtype == torch.bfloat16
+    trainer = TextTrainer(
+        classifier, TrainConfig(epochs=1, batch_size=16, amp=True, quiet=True, device="cpu")
+    )
+    assert trainer.trainer.amp_dtype == torch.bfloat16
     texts, targets = list(easy_corpus.train.texts[:64]), easy_corpus.binarize(easy_corpus.train.labels[:64])
     trainer.fit(texts, targets)
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in classifier.model.parameters())

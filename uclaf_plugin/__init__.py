@@ -27,6 +27,7 @@ _EXPORTS = {
     "MomentumContrast": "contrastive",
     "UCLAF": "model",
     "Trainer": "train",
+    "TextTrainer": "text_trainer",
     "UCLAFClassifier": "adapters.sklearn",
     "load_dataset": "data",
     "evaluate": "metrics",

@@ -26,6 +26,7 @@ from .adapters.wordvectors import (
     word_vectors,
 )
 from .augment import AUGMENTATIONS
+from .batches import pad_batch
 from .constraints import Interval, Options, check_settings
 from .contrastive import KEY_PRECISIONS
 from .files import atomic_write, read_json, write_json
@@ -354,14 +355,3 @@ def label_name_embeddings(encoder: nn.Module, tokenizer, label_names: list[str])
     features, mask = encoder(input_ids, attention_mask)
     encoder.train(was_training)
     return masked_mean_pool(features, mask).float()
-
-
-def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token id lists to the longest one; returns ``input_ids`` and ``attention_mask``."""
-    length = max((len(s) for s in sequences), default=0) or 1
-    input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        input_ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-        attention_mask[row, : len(sequence)] = 1
-    return input_ids, attention_mask

@@ -19,8 +19,9 @@ from skmultilearn.base import MLClassifierBase
 
 from ..metrics import top_k
 from ..pipeline import ModelConfig, TextClassifier, pad_batch
+from ..text_trainer import TextTrainer
 from ..thresholds import OBJECTIVES, tune_thresholds
-from ..train import TrainConfig, Trainer, seed_everything
+from ..train import TrainConfig, seed_everything
 
 
 class UCLAFClassifier(MLClassifierBase):
@@ -44,7 +45,7 @@ class UCLAFClassifier(MLClassifierBase):
 
     After ``fit``: ``classes_`` (label indices ``0..L-1``, also the model's label names ``"0".."L-1"``),
     ``classifier_`` (the trained :class:`~uclaf_plugin.pipeline.TextClassifier`), ``history_``
-    (what :meth:`~uclaf_plugin.train.Trainer.fit` returned) and ``thresholds_`` (the tuned
+    (what :meth:`~uclaf_plugin.text_trainer.TextTrainer.fit` returned) and ``thresholds_`` (the tuned
     :class:`~uclaf_plugin.thresholds.Thresholds`, or ``None`` unless ``threshold="tuned"``).
     """
 
@@ -107,11 +108,11 @@ class UCLAFClassifier(MLClassifierBase):
         self.classes_ = np.arange(targets.shape[1])
         self.classifier_ = TextClassifier.from_config(self._model_config(), [str(c) for c in self.classes_])
         if self.threshold != "tuned":
-            self.history_ = Trainer(self.classifier_, self._train_config()).fit(texts, targets)
+            self.history_ = TextTrainer(self.classifier_, self._train_config()).fit(texts, targets)
             self.thresholds_ = None
             return self
         kept, held_out = self._validation_split(len(texts))
-        self.history_ = Trainer(self.classifier_, self._train_config()).fit(
+        self.history_ = TextTrainer(self.classifier_, self._train_config()).fit(
             [texts[i] for i in kept], targets[kept], [texts[i] for i in held_out], targets[held_out]
         )
         self.thresholds_ = tune_thresholds(

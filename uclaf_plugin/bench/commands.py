@@ -46,8 +46,8 @@ def run(
     format=None,
 ) -> tuple[dict, Path]:
     """Train (or resume) one run; returns its metrics and folder."""
+    from ..distributed import init_from_environment, launch
     from ..train import CHECKPOINT_FILE, TrainingInterrupted
-    from .distributed import init_from_environment, launch
 
     spec = build_spec(
         dataset,

@@ -237,7 +237,8 @@ def _run_neural(
     from ..model import resolve_key_precision
     from ..pipeline import ModelConfig, TextClassifier
     from ..specificity import classifier_label_specificity
-    from ..train import CHECKPOINT_FILE, TrainConfig, Trainer, seed_everything
+    from ..text_trainer import TextTrainer
+    from ..train import CHECKPOINT_FILE, TrainConfig, seed_everything
 
     seed_everything(spec.seed)
     classifier = TextClassifier.from_config(
@@ -247,7 +248,7 @@ def _run_neural(
         train_texts=data.train[0],
         train_targets=data.train[1],
     )
-    trainer = Trainer(classifier, TrainConfig(**{**spec.train, "device": device, "quiet": quiet}), output)
+    trainer = TextTrainer(classifier, TrainConfig(**{**spec.train, "device": device, "quiet": quiet}), output)
     if trainer.is_main:
         write_json(output / CONFIG_FILE, {"spec": spec.to_dict(), "command": command})
         _write_label_texts(output, data)
