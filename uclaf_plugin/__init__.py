@@ -7,6 +7,7 @@ Public API (imported lazily, so ``import uclaf_plugin`` stays cheap and the CLI 
 - :class:`LabelAttentionHead`, :class:`DotLabelAttentionHead`, :class:`LinearHead`: classification heads.
 - :class:`MomentumContrast`: the contrastive branch (momentum key encoder, projection, queue, injected loss).
 - :class:`UCLAF`: encoder + head + contrastive branch.
+- :class:`Trainer`: the training loop over tensor batches; :class:`TextTrainer`: fits a text classifier on texts.
 - :class:`UCLAFClassifier`: a scikit-learn / scikit-multilearn estimator.
 - :func:`load_dataset`, :func:`evaluate`.
 """
