@@ -138,6 +138,8 @@ def test_targets_of_the_wrong_shape_are_rejected(easy_corpus):
     trainer = TextTrainer(_xmlcnn_classifier(easy_corpus), TrainConfig(epochs=1, **FAST))
     with pytest.raises(ValueError, match="train_targets"):
         trainer.fit(train[0][:-1], train[1])
+    with pytest.raises(ValueError, match=r"val_targets has shape \(\d+, \d+\); expected"):
+        trainer.fit(*train, train[0][:5], train[1][:4])  # before any training step
 
 
 def test_sigterm_also_leaves_a_resumable_checkpoint(easy_corpus, tmp_path):
