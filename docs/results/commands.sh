@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear goemotions goemotions-seeds baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed goemotions goemotions-seeds goemotions-tau reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -240,6 +240,25 @@ stage_deploy() {  # the demo (uclaf did not finish under load; linear did), batc
   $PYTHON benchmarks/batch_predict.py --dataset goemotions-sample --docs 1200 --repeats 3 --threads 2
   $PYTHON benchmarks/batch_predict.py --dataset reuters --docs 1000 --repeats 2 --threads 2
   $PYTHON benchmarks/onnx_speed.py --docs 600 --repeats 3 --threads 2
+}
+
+stage_reproduce() {  # issue 16's checks: a recorded run re-run from its command gives its recorded numbers
+  $BENCH run --dataset reuters --method linear --seed 0 --quiet
+  $BENCH run --dataset aapd --method uclaf --seed 0 --train-split val --eval-split test --epochs 5 --lr 5e-5 $CPU
+}
+
+stage_eurlex57k_linear_full() {  # the linear baseline on the full 45,000-act train split (issues 19 and 21)
+  $BENCH run --dataset eurlex57k --method linear --seed 0
+  $BENCH report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+}
+
+stage_goemotions_tau() {  # issue 21: τ on GoEmotions, stage_goemotions' protocol, 3 seeds (τ 0.1 = goemotions-seeds)
+  $BENCH sweep --dataset goemotions --param temperature --values 0.1,1,3 --seeds 0,1,2 --limit-train 4000 \
+    --epochs 3 --max-length 64 --quiet $KEYS
+}
+
+stage_eurlex57k_speed() {  # issue 20: UCLAF's docs/s at EURLEX57K's size at 128 and 512 tokens, beside bert
+  $PYTHON benchmarks/eurlex_epoch.py --lengths 128,512 --steps 3 | tee docs/results/perf_eurlex_epoch.md
 }
 
 for stage in "${@:-linear aapd aapd-ablate reuters goemotions collect}"; do
