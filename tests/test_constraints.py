@@ -62,3 +62,18 @@ def test_model_config_and_the_cli_refuse_the_same_values(field, value):
     option = "--" + field.rstrip("_").replace("_", "-")
     with pytest.raises(ValueError, match=option):
         build_spec("aapd", "uclaf", overrides={field: value})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epochs", 0), ("batch_size", 2.5), ("lr", 0.0), ("head_lr", -1e-3), ("warmup_ratio", 1.0), ("patience", 0)],
+)
+def test_train_config_and_the_cli_refuse_the_same_values(field, value):
+    from uclaf_plugin.train import TrainConfig
+
+    with pytest.raises(ValueError, match=f"TrainConfig.{field}"):
+        TrainConfig(**{field: value})
+    if field in ("warmup_ratio",):  # not a command-line option
+        return
+    with pytest.raises(ValueError, match="--" + field.replace("_", "-")):
+        build_spec("aapd", "uclaf", overrides={field: value})

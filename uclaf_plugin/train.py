@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from torch import nn
 
 from .batches import EpochBatches
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, TrainProgress
+from .constraints import Interval, check_settings
 from .contrastive import native_cpu_bf16
 from .distributed import (
     TrainingInterrupted,
@@ -72,16 +74,20 @@ class TrainConfig:
     threshold: float = 0.5
     quiet: bool = False
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "epochs": [Interval(1, None, integer=True)],
+        "batch_size": [Interval(1, None, integer=True)],
+        "eval_batch_size": [Interval(1, None, integer=True)],
+        "lr": [Interval(0, None, closed="neither")],
+        "head_lr": [None, Interval(0, None, closed="neither")],
+        "weight_decay": [Interval(0, None)],
+        "warmup_ratio": [Interval(0, 1, closed="left")],
+        "patience": [None, Interval(1, None, integer=True)],
+        "checkpoint_every": [Interval(0, None, integer=True)],  # 0: only at the end of each epoch
+    }
+
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "head_lr"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be positive, got {value}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        check_settings(asdict(self), self._parameter_constraints, display=lambda name: f"TrainConfig.{name}")
 
 
 @dataclass

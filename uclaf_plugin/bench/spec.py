@@ -249,12 +249,6 @@ HEAD_OPTION_CONSTRAINTS = {
     "lan_scoring": [Options(tuple(SCORINGS))],
     "shortlist_size": [Interval(1, None, integer=True)],
 }
-TRAIN_OPTION_CONSTRAINTS = {
-    "epochs": [Interval(1, None, integer=True)],
-    "batch_size": [Interval(1, None, integer=True)],
-    "lr": [Interval(0, None, closed="neither")],
-    "head_lr": [Interval(0, None, closed="neither")],
-}
 
 
 def option_name(setting: str) -> str:
@@ -270,6 +264,6 @@ def _check_overrides(overrides: dict) -> None:
     constraints = {
         **ModelConfig._parameter_constraints,
         **HEAD_OPTION_CONSTRAINTS,
-        **TRAIN_OPTION_CONSTRAINTS,
+        **TrainConfig._parameter_constraints,
     }
     check_settings(overrides, constraints, display=option_name)
