@@ -5,10 +5,11 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from ..files import atomic_write, read_json, write_json
+from ..files import atomic_write
 from .experiments import ablation_specs, compare_specs, run_specs, sweep_specs
 from .reported import TABLE_FOR_ABLATION, reported_rows
-from .runner import CONFIG_FILE, METRICS_FILE, execute, fingerprinted
+from .run_folder import RunFolder
+from .runner import execute, fingerprinted
 from .spec import RunSpec, build_spec, override_options, spec_differences
 from .store import collect_runs, dataset_slug, default_run_dir
 from .tables import METRIC_COLUMNS, aggregate, rich_table, run_row, to_csv, to_markdown
@@ -47,7 +48,7 @@ def run(
 ) -> tuple[dict, Path]:
     """Train (or resume) one run; returns its metrics and folder."""
     from ..distributed import init_from_environment, launch
-    from ..train import CHECKPOINT_FILE, TrainingInterrupted
+    from ..train import TrainingInterrupted
 
     spec = build_spec(
         dataset,
@@ -61,16 +62,17 @@ def run(
     )
     spec = _fingerprinted_if_readable(spec, data_dir)
     folder = Path(output) if output is not None else default_run_dir(spec)
-    _check_run_folder(folder, spec, resume, CHECKPOINT_FILE)
-    if (folder / METRICS_FILE).is_file() and not resume:
-        return read_json(folder / METRICS_FILE), folder
+    run_folder = RunFolder(folder)
+    _check_run_folder(run_folder, spec, resume)
+    if run_folder.is_finished and not resume:
+        return run_folder.metrics(), folder
     init_from_environment(device)
     try:
         launch(nproc, _execute, spec.to_dict(), str(folder), data_dir, device, quiet, resume, device=device)
     except TrainingInterrupted:
         resume = f"{_shell_command(spec)} --output {shlex.quote(str(folder))} --resume"
-        raise RunInterrupted(folder / CHECKPOINT_FILE, resume) from None
-    return read_json(folder / METRICS_FILE), folder
+        raise RunInterrupted(run_folder.checkpoint_file, resume) from None
+    return run_folder.metrics(), folder
 
 
 def _fingerprinted_if_readable(spec: RunSpec, data_dir) -> RunSpec:
@@ -94,30 +96,29 @@ def _execute(spec: dict, folder: str, data_dir, device, quiet, resume) -> None:
     )
 
 
-def _check_run_folder(folder: Path, spec: RunSpec, resume: bool, checkpoint_file: str) -> None:
+def _check_run_folder(folder: RunFolder, spec: RunSpec, resume: bool) -> None:
     """Refuse a folder that holds another run: resume only the same settings on the same data."""
-    has_checkpoint = (folder / checkpoint_file).is_file()
-    if resume and not has_checkpoint:
+    if resume and not folder.is_interrupted:
         raise FileNotFoundError(
-            f"nothing to resume: {folder / checkpoint_file} does not exist; run without --resume"
+            f"nothing to resume: {folder.checkpoint_file} does not exist; run without --resume"
         )
-    if has_checkpoint and not resume:
+    if folder.is_interrupted and not resume:
         raise ValueError(
-            f"{folder} holds an interrupted run; add --resume to continue it, or pick another --output"
+            f"{folder.path} holds an interrupted run; add --resume to continue it, or pick another --output"
         )
     if resume:
         _check_same_run(folder, spec, "cannot resume: {folder}'s interrupted run")
-    elif (folder / METRICS_FILE).is_file():
+    elif folder.is_finished:
         _check_same_run(folder, spec, "{folder} holds a finished run that")
 
 
-def _check_same_run(folder: Path, spec: RunSpec, subject: str) -> None:
+def _check_same_run(folder: RunFolder, spec: RunSpec, subject: str) -> None:
     """ValueError when the run in ``folder`` (its ``config.json``) had other settings or read other data."""
-    config = read_json(folder / CONFIG_FILE)
+    config = folder.config()
     differences = spec_differences(config.get("spec") or {}, spec)
     if not differences:
         return
-    subject = subject.format(folder=folder)
+    subject = subject.format(folder=folder.path)
     if differences[0] == "data":
         raise ValueError(
             f"{subject} read other data: the files of {spec.dataset} changed since (a fingerprint of what was "
@@ -131,13 +132,13 @@ def _check_same_run(folder: Path, spec: RunSpec, subject: str) -> None:
 
 def _runner(data_dir, device, quiet, announce):
     """``execute_one(spec, folder)`` for :func:`run_specs`: resumes an interrupted run in ``folder``, says so."""
-    from ..train import CHECKPOINT_FILE
 
     def execute_one(spec: RunSpec, folder: Path) -> None:
-        resume = (folder / CHECKPOINT_FILE).is_file()
+        run_folder = RunFolder(folder)
+        resume = run_folder.is_interrupted
         if resume:
-            _check_same_run(folder, spec, "cannot resume: {folder}'s interrupted run")
-            announce(f"    resuming the interrupted run from {folder / CHECKPOINT_FILE}")
+            _check_same_run(run_folder, spec, "cannot resume: {folder}'s interrupted run")
+            announce(f"    resuming the interrupted run from {run_folder.checkpoint_file}")
         execute(
             spec, folder, data_dir=data_dir, device=device, quiet=quiet, resume=resume, command=spec.command()
         )
@@ -294,11 +295,9 @@ def _run_kind(run_dir: Path) -> str:
     from ..adapters.linear import MODEL_FILE
     from ..pipeline import WEIGHTS_FILE, recorded_model_settings
 
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path} not found: {run_dir} is not a run folder of uclaf-bench run")
-    config = read_json(config_path)
-    spec = config.get("spec") if isinstance(config, dict) else None
+    folder = RunFolder(run_dir)
+    config = folder.config()
+    spec = config.get("spec")
     if spec is None:  # a model saved by TextClassifier.save
         return "neural"
     kind, needed = ("linear", MODEL_FILE) if spec.get("model") is None else ("neural", WEIGHTS_FILE)
@@ -314,7 +313,7 @@ def _run_kind(run_dir: Path) -> str:
                 name for name in saved.keys() | named.keys() if saved.get(name) != named.get(name)
             )
             raise ValueError(
-                f"{config_path}: its 'model' entry and the run's spec disagree on {', '.join(differ)}; "
+                f"{folder.config_file}: its 'model' entry and the run's spec disagree on {', '.join(differ)}; "
                 "the folder's files come from different runs"
             )
     return kind
@@ -336,10 +335,9 @@ def _load_linear(run_dir: Path):
 
 def _with_label_texts(run_dir: Path, records: list[dict]) -> list[dict]:
     """Labels as ``"id (text)"`` where the run folder has ``label_texts.json`` (EURLEX57K's concept descriptors)."""
-    path = run_dir / "label_texts.json"
-    if not path.is_file():
+    texts = RunFolder(run_dir).label_texts()
+    if texts is None:
         return records
-    texts = read_json(path)
 
     def shown(label: str) -> str:
         return f"{label} ({texts[label]})" if label in texts else label
@@ -370,8 +368,8 @@ def retune(run_dir: str | Path, objective: str, at_least_one: bool, kind: str, d
     from .runner import prepare_data
 
     run_dir = Path(run_dir)
-    metrics = read_json(run_dir / METRICS_FILE)
-    spec = RunSpec.from_dict(read_json(run_dir / "config.json")["spec"])
+    folder = RunFolder(run_dir)
+    metrics, spec = folder.metrics(), RunSpec.from_dict(folder.spec())
     data = prepare_data(spec, data_dir)
     predictor = RunPredictor(run_dir, use_thresholds=False)
     fixed = metrics.get("thresholds", {}).get("fixed", {}).get("threshold", predictor.fixed_threshold)
@@ -388,7 +386,7 @@ def retune(run_dir: str | Path, objective: str, at_least_one: bool, kind: str, d
         kind,
     )
     metrics["test"].update(tuned_test_metrics(report))
-    write_json(run_dir / METRICS_FILE, {**metrics, "thresholds": report})
+    folder.write_metrics({**metrics, "thresholds": report})
     return report
 
 

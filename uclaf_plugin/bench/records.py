@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..files import atomic_write, read_json
-from .runner import CONFIG_FILE, METRICS_FILE
+from ..files import atomic_write
+from .run_folder import METRICS_FILE, RunFolder
 
 RECORD_FIELDS = ("folder", "spec", "command", "labels", "metrics")
 
@@ -23,20 +23,14 @@ def run_record(folder: str | Path, root: str | Path) -> dict:
 
     Raises ``FileNotFoundError`` naming the file when the folder lacks ``config.json`` or ``metrics.json``.
     """
-    folder, root = Path(folder), Path(root)
-    for name in (CONFIG_FILE, METRICS_FILE):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(
-                f"{folder / name} is missing; pass a finished run folder written by uclaf-bench run"
-            )
-    config = read_json(folder / CONFIG_FILE)
-    labels = folder / "labels.json"
+    run = RunFolder(folder)
+    config, metrics = run.config(), run.metrics()
     return {
-        "folder": folder.relative_to(root).as_posix(),
+        "folder": run.path.relative_to(root).as_posix(),
         "spec": config.get("spec", {}),
         "command": config.get("command"),
-        "labels": len(read_json(labels)) if labels.is_file() else None,
-        "metrics": read_json(folder / METRICS_FILE),
+        "labels": run.label_count(),
+        "metrics": metrics,
     }
 
 

@@ -1,9 +1,9 @@
 """Execute one :class:`RunSpec`: load the data, train, evaluate on the test split, write the run folder.
 
-A run folder holds ``config.json`` (the spec and the command), ``metrics.json`` (test metrics under ``"test"``, the
-validation curve, wall time, docs/s, peak memory, device, versions, git commit and, for label-attention heads, the
-label-specificity of attention on the first test documents, :mod:`uclaf_plugin.specificity`), the model weights,
-``labels.json`` and ``train_log.jsonl``.
+The folder's files are :class:`~uclaf_plugin.bench.run_folder.RunFolder`'s. ``metrics.json`` holds the test metrics
+under ``"test"``, the validation curve, wall time, docs/s, peak memory, device, versions, git commit and, for
+label-attention heads, the label-specificity of attention on the first test documents
+(:mod:`uclaf_plugin.specificity`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data import Split, load_dataset
-from ..files import read_json, write_json
 from ..metrics import evaluate, jain_propensities
 from .decisions import tune_run_thresholds, tuned_test_metrics
+from .run_folder import RunFolder
 from .spec import DATA_OVERRIDES, RunSpec, with_data
 
-METRICS_FILE = "metrics.json"
-CONFIG_FILE = "config.json"
-LABEL_TEXTS_FILE = "label_texts.json"
 VAL_FRACTION_OF_TRAIN = 0.1
 DATA_CACHE_SIZE = 2
 _DATA_CACHE: dict[tuple, RunData] = {}
@@ -166,18 +163,18 @@ def execute(
     command=None,
 ) -> dict:
     """Train and evaluate ``spec``; writes the run folder ``output`` (rank 0 only) and returns ``metrics.json``'s dict."""
-    output = Path(output)
+    folder = RunFolder(output)
     data = cached_data(spec, data_dir)
     propensities = _propensities(data.train[1])
     label_counts = np.asarray(data.train[1].sum(axis=0)).ravel()
     started = time.perf_counter()
     if spec.is_linear:
-        outcome = _run_linear(spec, data, output, propensities, label_counts, quiet=quiet)
+        outcome = _run_linear(spec, data, folder, propensities, label_counts, quiet=quiet, command=command)
     else:
         outcome = _run_neural(
             spec,
             data,
-            output,
+            folder,
             propensities,
             label_counts,
             device=device,
@@ -200,14 +197,16 @@ def execute(
         },
         "environment": environment(),
     }
-    write_json(output / CONFIG_FILE, {**_existing_config(output), "spec": spec.to_dict(), "command": command})
-    write_json(output / METRICS_FILE, metrics)
+    folder.write_metrics(metrics)
     return metrics
 
 
-def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities, label_counts, *, quiet) -> dict:
+def _run_linear(
+    spec: RunSpec, data: RunData, folder: RunFolder, propensities, label_counts, *, quiet, command
+) -> dict:
     from ..adapters.linear import LinearBaseline
 
+    folder.start(spec.to_dict(), command)
     model = LinearBaseline(**spec.linear, verbose=0 if quiet else 5)
     started = time.perf_counter()
     model.fit(*data.train)
@@ -216,10 +215,10 @@ def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities, label_
     scores = model.decision_function(data.test[0])
     test = evaluate(scores, data.test[1], propensities=propensities, threshold=0.0, label_counts=label_counts)
     eval_seconds = time.perf_counter() - started
-    model.save(output)
-    write_json(output / "labels.json", data.label_names)
-    _write_label_texts(output, data)
-    thresholds = _tune_thresholds(model.decision_function(data.val[0]), scores, data, output, 0.0)
+    model.save(folder.path)
+    folder.write_labels(data.label_names)
+    folder.write_label_texts(data.label_names, data.label_texts)
+    thresholds = _tune_thresholds(model.decision_function(data.val[0]), scores, data, folder.path, 0.0)
     return {
         "test": {**test, **tuned_test_metrics(thresholds)},
         "thresholds": thresholds,
@@ -232,13 +231,22 @@ def _run_linear(spec: RunSpec, data: RunData, output: Path, propensities, label_
 
 
 def _run_neural(
-    spec: RunSpec, data: RunData, output: Path, propensities, label_counts, *, device, quiet, resume, command
+    spec: RunSpec,
+    data: RunData,
+    folder: RunFolder,
+    propensities,
+    label_counts,
+    *,
+    device,
+    quiet,
+    resume,
+    command,
 ) -> dict | None:
     from ..model import resolve_key_precision
     from ..pipeline import ModelConfig, TextClassifier
     from ..specificity import classifier_label_specificity
     from ..text_trainer import TextTrainer
-    from ..train import CHECKPOINT_FILE, TrainConfig, seed_everything
+    from ..train import TrainConfig, seed_everything
 
     seed_everything(spec.seed)
     classifier = TextClassifier.from_config(
@@ -248,10 +256,11 @@ def _run_neural(
         train_texts=data.train[0],
         train_targets=data.train[1],
     )
-    trainer = TextTrainer(classifier, TrainConfig(**{**spec.train, "device": device, "quiet": quiet}), output)
+    train_config = TrainConfig(**{**spec.train, "device": device, "quiet": quiet})
+    trainer = TextTrainer(classifier, train_config, folder.path)
     if trainer.is_main:
-        write_json(output / CONFIG_FILE, {"spec": spec.to_dict(), "command": command})
-        _write_label_texts(output, data)
+        folder.start(spec.to_dict(), command)
+        folder.write_label_texts(data.label_names, data.label_texts)
     summary = trainer.fit(*data.train, *data.val, resume=resume)
     if not trainer.is_main:
         return None
@@ -267,8 +276,9 @@ def _run_neural(
         threshold=trainer.config.threshold,
         label_counts=label_counts,
     )
-    thresholds = _tune_thresholds(scores(data.val[0]), test_scores, data, output, trainer.config.threshold)
-    (output / CHECKPOINT_FILE).unlink(missing_ok=True)
+    thresholds = _tune_thresholds(
+        scores(data.val[0]), test_scores, data, folder.path, trainer.config.threshold
+    )
     attention = classifier_label_specificity(classifier, data.test[0], device=trainer.device)
     if attention is not None:  # label attention heads only
         summary["attention_specificity"] = attention
@@ -285,12 +295,6 @@ def _tune_thresholds(val_scores, test_scores, data: RunData, output: Path, fixed
     )
 
 
-def _write_label_texts(output: Path, data: RunData) -> None:
-    """``label_texts.json``: label name -> human-readable text, for ``predict`` (only where the dataset has them)."""
-    if data.label_texts is not None:
-        write_json(output / LABEL_TEXTS_FILE, dict(zip(data.label_names, data.label_texts, strict=True)))
-
-
 def _hold_out(split: Split, seed: int) -> tuple[Split, Split]:
     """``(kept, held out)``: a seeded ``VAL_FRACTION_OF_TRAIN`` of ``split`` becomes the validation split."""
     order = np.random.default_rng(seed + 1).permutation(len(split))
@@ -301,11 +305,6 @@ def _hold_out(split: Split, seed: int) -> tuple[Split, Split]:
 def _propensities(train_targets: sp.csr_matrix) -> np.ndarray:
     counts = np.asarray(train_targets.sum(axis=0)).ravel()
     return jain_propensities(counts, train_targets.shape[0])
-
-
-def _existing_config(output: Path) -> dict:
-    path = output / CONFIG_FILE
-    return read_json(path) if path.is_file() else {}
 
 
 def environment() -> dict:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import DATASETS
-from ..files import read_json
-from .runner import CONFIG_FILE, METRICS_FILE
+from .run_folder import METRICS_FILE, RunFolder
 from .spec import LATER_SPEC_FIELDS, RunSpec
 
 DEFAULT_ROOT = Path("runs")
@@ -32,12 +31,13 @@ def finished_run(spec: RunSpec, root: str | Path = DEFAULT_ROOT) -> Path | None:
     """
     folder = default_run_dir(spec, root)
     wanted = _experiment(spec.to_dict())
-    for candidate in sorted(folder.parent.glob(f"seed{spec.seed}-*"), key=lambda path: path != folder):
-        if not (candidate / METRICS_FILE).is_file():
+    for path in sorted(folder.parent.glob(f"seed{spec.seed}-*"), key=lambda path: path != folder):
+        candidate = RunFolder(path)
+        if not candidate.is_finished:
             continue
-        saved = read_json(candidate / CONFIG_FILE)["spec"]
+        saved = candidate.spec()
         if _experiment(saved) == wanted and _same_data(saved, spec, candidate):
-            return candidate
+            return path
     return None
 
 
@@ -51,12 +51,12 @@ def _experiment(spec: dict) -> dict:
     }
 
 
-def _same_data(saved: dict, spec: RunSpec, folder: Path) -> bool:
+def _same_data(saved: dict, spec: RunSpec, folder: RunFolder) -> bool:
     if spec.data is None or saved.get("data") == spec.data:
         return True
     if saved.get("data") is not None or spec.dataset not in DATASETS:
         return False
-    recorded = read_json(folder / METRICS_FILE).get("data")
+    recorded = folder.metrics().get("data")
     if recorded is None:  # a record written by hand, without the sizes a run writes: nothing to check
         return True
     sizes = {name: value for name, value in spec.data.items() if name != "sha256"}
@@ -65,13 +65,13 @@ def _same_data(saved: dict, spec: RunSpec, folder: Path) -> bool:
 
 def load_run(folder: str | Path) -> dict:
     """``{"folder", "spec", "command", "metrics"}`` of a finished run folder."""
-    folder = Path(folder)
-    config = read_json(folder / CONFIG_FILE)
+    run = RunFolder(folder)
+    config = run.config()
     return {
-        "folder": str(folder),
+        "folder": str(run.path),
         "spec": config.get("spec", {}),
         "command": config.get("command"),
-        "metrics": read_json(folder / METRICS_FILE),
+        "metrics": run.metrics(),
     }
 
 
