@@ -87,7 +87,7 @@ class TimedVariant:
 
     def step(self, record: bool = True) -> None:
         started = time.perf_counter()
-        loss = self.model(*self.batch, labels=self.labels)["loss"]
+        loss = self.model(*self.batch, labels=self.labels).loss
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()

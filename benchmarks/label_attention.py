@@ -65,7 +65,7 @@ def measure(impl: str, num_labels: int, batch: int, length: int, dim: int, repea
 
     def timed_step() -> tuple[float, float]:
         start_wall, start_cpu = time.perf_counter(), time.process_time()
-        logits = head(features)
+        logits = head(features).logits
         torch.nn.functional.binary_cross_entropy_with_logits(logits, targets).backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)

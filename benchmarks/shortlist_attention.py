@@ -61,7 +61,7 @@ def measure(impl: str, size: dict, args: argparse.Namespace) -> dict:
         if impl == "shortlisted":
             loss = head.loss(features, None, targets)
         else:
-            loss = F.binary_cross_entropy_with_logits(head(features), targets)
+            loss = F.binary_cross_entropy_with_logits(head(features).logits, targets)
         loss.backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)

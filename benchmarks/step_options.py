@@ -63,7 +63,7 @@ class Variant:
             torch.autocast("cpu", dtype=self.dtype) if self.dtype is not None else contextlib.nullcontext()
         )
         with autocast:
-            loss = self.model(input_ids, mask, labels=labels)["loss"]
+            loss = self.model(input_ids, mask, labels=labels).loss
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -51,7 +51,7 @@ class TimedVariant:
         self._sync()
         started = time.perf_counter()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            loss = self.model(input_ids, mask, labels=labels)["loss"]
+            loss = self.model(input_ids, mask, labels=labels).loss
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()

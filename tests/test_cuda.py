@@ -64,7 +64,7 @@ def test_lan_matches_the_cpu_in_float32_and_bf16(label_readout):
     for name, device, dtype in (("cpu", "cpu", None), ("cuda", CUDA, None), ("bf16", CUDA, torch.bfloat16)):
         module, inputs = copy.deepcopy(head).to(device), features.to(device).clone().requires_grad_()
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype is not None):
-            logits = module(inputs, mask.to(device))
+            logits = module(inputs, mask.to(device)).logits
         logits.float().square().sum().backward()
         runs[name] = (logits.float().detach().cpu(), inputs.grad.float().cpu())
     torch.testing.assert_close(runs["cuda"][0], runs["cpu"][0], rtol=1e-4, atol=1e-5)
@@ -79,7 +79,7 @@ def test_lan_stays_memory_bounded_at_thousands_of_labels():
     features = torch.randn(batch, length, dim, device=CUDA, requires_grad=True)
     torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
-    head(features).square().mean().backward()
+    head(features).logits.square().mean().backward()
     torch.cuda.synchronize()
     peak = torch.cuda.max_memory_allocated() - before
     assert batch * labels * length * head.token_proj.out_features * 4 > 7 * GIB

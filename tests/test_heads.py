@@ -6,6 +6,7 @@ import torch
 from uclaf_plugin.heads import (
     SCORINGS,
     DotLabelAttentionHead,
+    HeadOutput,
     LabelAttentionHead,
     LinearHead,
     additive_attention_scores,
@@ -80,10 +81,10 @@ def test_lan_matches_the_per_document_formula(chunk, readout, scoring):
     head = lan(label_chunk_size=chunk, label_readout=readout, scoring=scoring)
     assert (head.label_readout is None) is not readout
     features, mask = inputs()
-    logits, attention = head(features, mask, return_attention=True)
+    output = head(features, mask, return_attention=True)
     expected_logits, expected_attention = reference_lan(head, features, mask)
-    torch.testing.assert_close(logits, expected_logits)
-    torch.testing.assert_close(attention, expected_attention)
+    torch.testing.assert_close(output.logits, expected_logits)
+    torch.testing.assert_close(output.attention, expected_attention)
 
 
 @pytest.mark.parametrize("scoring", list(SCORINGS))
@@ -94,7 +95,7 @@ def test_lan_chunk_size_never_changes_output_or_gradients(scoring):
     for chunk in (1, 2, 3, L, None):
         head.label_chunk_size = chunk
         x = features.clone().requires_grad_()
-        logits = head(x, mask)
+        logits = head(x, mask).logits
         logits.square().sum().backward()
         outputs.append(logits.detach())
         grads.append([x.grad] + [p.grad.clone() for p in head.parameters()])
@@ -109,17 +110,17 @@ def test_lan_chunk_size_never_changes_output_or_gradients(scoring):
 def test_lan_ignores_padding_values_and_amount(scoring):
     head = lan(label_chunk_size=2, scoring=scoring)
     features, mask = inputs()
-    logits = head(features, mask)
+    logits = head(features, mask).logits
     noisy = features.masked_fill(~mask[..., None], 1e6)
     longer = torch.cat([noisy, torch.randn(B, 4, D, dtype=features.dtype)], dim=1)
     longer_mask = torch.cat([mask, torch.zeros(B, 4, dtype=torch.bool)], dim=1)
-    torch.testing.assert_close(head(noisy, mask), logits, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(head(longer, longer_mask), logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(head(noisy, mask).logits, logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(head(longer, longer_mask).logits, logits, rtol=1e-12, atol=1e-12)
 
 
 def test_lan_attention_sums_to_one_over_real_tokens_and_zero_on_padding():
     features, mask = inputs()
-    _, attention = lan(label_chunk_size=3)(features, mask, return_attention=True)
+    attention = lan(label_chunk_size=3)(features, mask, return_attention=True).attention
     assert attention.shape == (B, L, T)
     assert torch.all(attention[~mask[:, None].expand(B, L, T)] == 0)
     sums = attention.sum(-1)
@@ -131,7 +132,7 @@ def test_empty_documents_give_finite_logits_and_gradients():
     features = torch.randn(2, T, D, dtype=torch.float64, requires_grad=True)
     mask = torch.zeros(2, T, dtype=torch.bool)
     for head in (lan(), build_head("dot", D, L).double(), build_head("linear", D, L, pooling="max").double()):
-        logits = head(features, mask)
+        logits = head(features, mask).logits
         logits.sum().backward()
         assert torch.isfinite(logits).all() and torch.isfinite(features.grad).all()
         features.grad = None
@@ -140,10 +141,10 @@ def test_empty_documents_give_finite_logits_and_gradients():
 def test_mask_may_be_bool_int_or_float():
     head = lan()
     features, mask = inputs()
-    expected = head(features, mask)
+    expected = head(features, mask).logits
     for as_numbers in (mask.long(), mask.double()):
-        torch.testing.assert_close(head(features, as_numbers), expected, rtol=0, atol=0)
-    torch.testing.assert_close(head(features), head(features, torch.ones(B, T)), rtol=0, atol=0)
+        torch.testing.assert_close(head(features, as_numbers).logits, expected, rtol=0, atol=0)
+    torch.testing.assert_close(head(features).logits, head(features, torch.ones(B, T)).logits, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("scoring", list(SCORINGS))
@@ -151,12 +152,14 @@ def test_lan_gradcheck_through_chunked_recomputed_path(scoring):
     head = lan(label_chunk_size=2, activation="tanh", scoring=scoring)
     features, mask = inputs()
     features.requires_grad_()
-    assert torch.autograd.gradcheck(lambda x: head(x, mask), (features,))
+    assert torch.autograd.gradcheck(lambda x: head(x, mask).logits, (features,))
     names = ("label_embedding", "label_score" if scoring == "per_label_v" else "score.weight")
     params = tuple(dict(head.named_parameters())[name] for name in names)
     assert torch.autograd.gradcheck(
-        lambda *p: torch.func.functional_call(
-            head, dict(zip(names, p, strict=True)), (features.detach(), mask)
+        lambda *p: (
+            torch.func.functional_call(
+                head, dict(zip(names, p, strict=True)), (features.detach(), mask)
+            ).logits
         ),
         params,
     )
@@ -209,10 +212,10 @@ def test_label_init_sets_label_embeddings_and_label_dim():
     assert torch.equal(head.label_embedding.detach(), label_init)
     assert head.label_proj.in_features == 3 and head.fc1.in_features == 3 + D
     features, mask = inputs(torch.float32)
-    before = head(features, mask)
+    before = head(features, mask).logits
     with torch.no_grad():
         head.label_embedding[0] += 1
-    after = head(features, mask)
+    after = head(features, mask).logits
     assert not torch.allclose(before[:, 0], after[:, 0])
     torch.testing.assert_close(before[:, 1:], after[:, 1:])
 
@@ -222,7 +225,7 @@ def test_lan_autocast_bfloat16_runs():
     features, mask = inputs(torch.float32)
     features.requires_grad_()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = head(features, mask)
+        logits = head(features, mask).logits
     logits.float().sum().backward()
     assert torch.isfinite(features.grad).all() and logits.shape == (B, L)
 
@@ -234,12 +237,13 @@ def test_lan_autocast_bfloat16_runs():
 def test_dot_head_matches_formula_and_chunking(hidden_dim):
     features, mask = inputs()
     head = DotLabelAttentionHead(D, L, hidden_dim=hidden_dim, label_chunk_size=L).double().eval()
-    torch.testing.assert_close(head(features, mask), reference_dot(head, features, mask))
+    torch.testing.assert_close(head(features, mask).logits, reference_dot(head, features, mask))
     x = features.clone().requires_grad_()
-    head(x, mask).square().sum().backward()
+    head(x, mask).logits.square().sum().backward()
     full_grad = x.grad
     head.label_chunk_size, x.grad = 2, None
-    logits, attention = head(x, mask, return_attention=True)
+    output = head(x, mask, return_attention=True)
+    logits, attention = output.logits, output.attention
     logits.square().sum().backward()
     torch.testing.assert_close(logits, reference_dot(head, features, mask))
     torch.testing.assert_close(x.grad, full_grad)
@@ -249,7 +253,9 @@ def test_dot_head_matches_formula_and_chunking(hidden_dim):
 def test_dot_head_gradcheck_with_checkpointed_chunks():
     head = DotLabelAttentionHead(D, L, hidden_dim=4, label_chunk_size=2).double().eval()
     features, mask = inputs()
-    assert torch.autograd.gradcheck(lambda x: head(x, mask), (features.requires_grad_(),), fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda x: head(x, mask).logits, (features.requires_grad_(),), fast_mode=True
+    )
 
 
 def test_linear_head_pooling():
@@ -262,7 +268,7 @@ def test_linear_head_pooling():
     )
     for pooling, pooled in (("mean", expected_mean), ("max", expected_max), ("cls", features[:, 0])):
         head = LinearHead(D, L, pooling=pooling).double().eval()
-        torch.testing.assert_close(head(features, mask), head.classifier(pooled))
+        torch.testing.assert_close(head(features, mask).logits, head.classifier(pooled))
 
 
 def test_masked_mean_pool_hand_computed():
@@ -276,10 +282,38 @@ def test_the_three_heads_are_called_the_same_way():
     features, mask = inputs(torch.float32)
     for name in ("lan", "dot", "linear"):
         head = build_head(name, D, L)
-        logits = head(features, mask)
-        logits_again, attention = head.eval()(features, mask=mask, return_attention=True)
-        assert logits.shape == logits_again.shape == (B, L)
-        assert (attention is None) if name == "linear" else attention.shape == (B, L, T)
+        output = head(features, mask)
+        with_attention = head.eval()(features, mask=mask, return_attention=True)
+        assert isinstance(output, HeadOutput) and isinstance(with_attention, HeadOutput)
+        assert output.logits.shape == with_attention.logits.shape == (B, L)
+        assert output.attention is None  # a (B, L, T) map only when asked for
+        if name == "linear":
+            assert with_attention.attention is None
+        else:
+            assert with_attention.attention.shape == (B, L, T)
+
+
+@pytest.mark.parametrize("name", ["lan", "dot", "linear"])
+def test_asking_for_attention_never_changes_the_logits(name):
+    torch.manual_seed(0)
+    head = build_head(name, D, L).double().eval()
+    features, mask = inputs()
+    without = head(features, mask)
+    with_attention = head(features, mask, return_attention=True)
+    assert torch.equal(without.logits, with_attention.logits)
+
+
+def test_shortlisted_lan_returns_attention_only_when_asked():
+    torch.manual_seed(0)
+    head = LabelAttentionHead(D, L, shortlist_size=2).double().eval()
+    features, mask = inputs()
+    assert head(features, mask).attention is None
+    output = head(features, mask, return_attention=True)
+    assert output.logits.shape == (B, L) and output.attention.shape == (B, L, T)
+    # each document's 2 candidates attend (rows sum to 1 over real tokens); the others' rows are 0
+    attending = output.attention.sum(-1)[:2]
+    assert torch.equal((attending > 0).sum(-1), torch.tensor([2, 2]))
+    torch.testing.assert_close(attending[attending > 0], torch.ones(4, dtype=attending.dtype))
 
 
 # ---------------------------------------------------------------- bad input

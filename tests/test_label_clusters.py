@@ -63,7 +63,9 @@ def test_members_cluster_targets_and_candidates_by_hand():
 
 def reference_logits(head, features):
     """Every label scored alone, by loops: its cluster's logit (if any) plus its own attention logit."""
-    cluster_logits = head.cluster_scorer(features) if head.shortlisted else torch.zeros(len(features), 99)
+    cluster_logits = (
+        head.cluster_scorer(features).logits if head.shortlisted else torch.zeros(len(features), 99)
+    )
     out = torch.empty(features.shape[0], head.num_labels)
     for b in range(features.shape[0]):
         for label in range(head.num_labels):
@@ -78,15 +80,17 @@ def test_head_without_shortlist_is_plain_label_wise_attention():
     assert not head.shortlisted and head.cluster_scorer is None
     features = torch.randn(2, 7, 6)
     expected, _ = reference_logits(head, features)
-    assert torch.allclose(head(features), expected, atol=1e-5)
-    assert torch.allclose(head(features, labels=torch.ones(2, 10)), expected, atol=1e-5)
+    output = head(features, return_attention=True)
+    assert output.attention is None  # AttentionXMLHead scores candidates only: no (B, L, T) map
+    assert torch.allclose(output.logits, expected, atol=1e-5)
+    assert torch.allclose(head(features, labels=torch.ones(2, 10)).logits, expected, atol=1e-5)
 
 
 def test_shortlist_scores_candidates_fully_and_others_by_their_cluster():
     head = AttentionXMLHead(6, 12, hidden_dim=5, cluster_size=3, top_clusters=2).eval()
     features = torch.randn(3, 5, 6)
     full, cluster_logits = reference_logits(head, features)
-    logits = head(features)
+    logits = head(features).logits
     top = cluster_logits.topk(2, dim=1).indices
     for b in range(3):
         for label in range(12):
@@ -103,7 +107,7 @@ def test_training_scores_every_true_label_at_the_label_level():
     labels[0, [0, 11]] = 1  # two clusters for one document: more than top_clusters
     labels[1, 5] = 1
     full, _ = reference_logits(head, features)
-    logits = head(features, labels=labels)
+    logits = head(features, labels=labels).logits
     for b, label in [(0, 0), (0, 11), (1, 5)]:
         assert torch.isclose(logits[b, label], full[b, label], atol=1e-5)
     logits.sum().backward()

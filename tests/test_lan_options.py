@@ -124,7 +124,7 @@ def test_uclaf_trains_a_shortlisted_head_through_its_own_loss():
     input_ids, mask = torch.randint(20, (3, 5)), torch.ones(3, 5, dtype=torch.long)
     labels = torch.zeros(3, 6)
     labels[:, 4] = 1
-    loss = model(input_ids, mask, labels=labels)["loss"]
+    loss = model(input_ids, mask, labels=labels).loss
     assert isinstance(model.head, LabelAttentionHead) and model.head.proposal is not None
     features, feature_mask = model.encoder(input_ids, mask)
     torch.testing.assert_close(loss, model.head.loss(features, feature_mask, labels))

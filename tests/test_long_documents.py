@@ -68,12 +68,12 @@ def test_uclaf_trains_through_windows_and_lan_attends_over_the_whole_document(mi
     encoder = _windowed(minilm, 16, 4).train()
     model = UCLAF(encoder, 5, head="lan", queue_size=0, head_kwargs={"attention_dim": 16})
     labels = torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 0]])
-    model(input_ids, mask, labels=labels)["loss"].backward()
+    model(input_ids, mask, labels=labels).loss.backward()
     first_layer = minilm.model.encoder.layer[0].attention.self.query.weight
     assert first_layer.grad is not None and first_layer.grad.abs().sum() > 0
     model.eval()
     with torch.no_grad():
-        _, attention = model(input_ids, mask, return_attention=True)
+        attention = model(input_ids, mask, return_attention=True).attention
     assert attention.shape[-1] == 40 and attention[0, :, 30:].sum() > 0  # tokens of the third window
 
 

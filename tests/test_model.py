@@ -6,7 +6,8 @@ import torch
 from uclaf_plugin import contrastive as contrastive_module
 from uclaf_plugin.adapters.attentionxml import AttentionXMLStyle
 from uclaf_plugin.adapters.xmlcnn import XMLCNN
-from uclaf_plugin.model import UCLAF, resolve_key_precision
+from uclaf_plugin.heads import HeadOutput
+from uclaf_plugin.model import UCLAF, UCLAFOutput, resolve_key_precision
 from uclaf_plugin.pipeline import pad_batch
 
 HEAD_KWARGS = {
@@ -72,7 +73,7 @@ def test_every_combination_learns(encoder_name, head, contrastive, minilm, token
     )
     losses = []
     for _ in range(6):
-        loss = model(input_ids, mask, labels=targets)["loss"]
+        loss = model(input_ids, mask, labels=targets).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -145,11 +146,11 @@ def test_training_equals_the_hand_written_moco_loop(tokenizer, easy_corpus):
     cacl = CACLLoss(temperature=0.1)
     for _ in range(3):
         torch.manual_seed(1)
-        loss = model(input_ids, mask, labels=targets)["loss"]
+        loss = model(input_ids, mask, labels=targets).loss
         torch.manual_seed(1)
         features, feature_mask = reference.encoder(input_ids, mask)
         bce = torch.nn.functional.binary_cross_entropy_with_logits(
-            reference.head(features, feature_mask), targets
+            reference.head(features, feature_mask).logits, targets
         )
         queries = torch.nn.functional.normalize(
             branch.projection(masked_mean_pool(features, feature_mask)), dim=-1
@@ -186,8 +187,8 @@ def test_a_registered_positive_definition_trains_uclaf(tokenizer, easy_corpus):
         torch.manual_seed(2)
         output = mine(input_ids, mask, labels=targets)
         torch.manual_seed(2)
-        torch.testing.assert_close(output["loss"], builtin(input_ids, mask, labels=targets)["loss"])
-        assert output["contrastive"] > 0
+        torch.testing.assert_close(output.loss, builtin(input_ids, mask, labels=targets).loss)
+        assert output.contrastive > 0
     finally:
         del POSITIVES["test_any_copy"]
 
@@ -207,12 +208,12 @@ def test_weights_saved_before_the_branch_module_still_load(tokenizer, easy_corpu
 def test_inference_uses_only_the_query_branch(tokenizer, easy_corpus):
     input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=4)
     model = _model(XMLCNN(embedding_dim=16, num_filters=8), targets.shape[1], tokenizer).eval()
-    before = model(input_ids, mask)
+    before = model(input_ids, mask).logits
     with torch.no_grad():
         branch = model.momentum_contrast
         for parameter in [*branch.key_encoder.parameters(), *branch.key_projection.parameters()]:
             parameter.normal_()
-    assert torch.equal(model(input_ids, mask), before)
+    assert torch.equal(model(input_ids, mask).logits, before)
 
 
 def test_plain_bce_baseline_matches_torch_bce(tokenizer, easy_corpus):
@@ -220,10 +221,65 @@ def test_plain_bce_baseline_matches_torch_bce(tokenizer, easy_corpus):
     model = _model(
         XMLCNN(embedding_dim=16, num_filters=8), targets.shape[1], tokenizer, "linear", None
     ).eval()
-    expected = torch.nn.functional.binary_cross_entropy_with_logits(model(input_ids, mask), targets)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(model(input_ids, mask).logits, targets)
     output = model(input_ids, mask, labels=targets)
-    assert output["contrastive"] is None
-    assert torch.allclose(output["loss"], expected)
+    assert output.contrastive is None
+    assert torch.allclose(output.loss, expected)
+
+
+@pytest.mark.parametrize("head", ["lan", "dot", "linear", "xmlcnn"])
+def test_inference_output_is_the_heads_output_on_the_same_features(head, tokenizer, easy_corpus):
+    input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=4)
+    torch.manual_seed(0)
+    model = _model(XMLCNN(embedding_dim=16, num_filters=8), targets.shape[1], tokenizer, head).eval()
+    with torch.no_grad():
+        features, feature_mask = model.encoder(input_ids, mask)
+        expected = model.head(features, feature_mask, return_attention=True)
+        plain, with_attention = model(input_ids, mask), model(input_ids, mask, return_attention=True)
+    assert isinstance(plain, UCLAFOutput) and isinstance(expected, HeadOutput)
+    assert plain.logits.shape == (4, targets.shape[1])
+    assert torch.equal(plain.logits, expected.logits) and torch.equal(with_attention.logits, expected.logits)
+    assert plain.attention is None  # a (B, L, T) map only when asked for
+    if head in ("lan", "dot"):
+        assert with_attention.attention.shape == (4, targets.shape[1], input_ids.shape[1])
+        assert torch.equal(with_attention.attention, expected.attention)
+    else:
+        assert with_attention.attention is None
+    assert (plain.loss, plain.bce, plain.contrastive) == (None, None, None)
+
+
+@pytest.mark.parametrize("contrastive", [None, "per_label"])
+@pytest.mark.parametrize("head", ["lan", "linear"])
+def test_training_output_carries_the_loss_as_bce_plus_lambda_cacl(head, contrastive, tokenizer, easy_corpus):
+    """loss = bce + λ·contrastive (paper eq. 12); the logits come along where BCE was computed on them."""
+    input_ids, mask, targets = _batch(easy_corpus, tokenizer, size=6)
+    torch.manual_seed(0)
+    model = _model(XMLCNN(embedding_dim=16, num_filters=8), targets.shape[1], tokenizer, head, contrastive)
+    model.lambda_ = 0.3
+    model.encoder.dropout.p = 0.0  # the head's logits below on the same features as the training forward
+    model.head.dropout.p = 0.0
+    output = model(input_ids, mask, labels=targets)
+    assert isinstance(output, UCLAFOutput) and output.attention is None
+    assert output.loss.requires_grad and not output.bce.requires_grad
+    if contrastive is None:
+        assert output.contrastive is None
+        assert torch.equal(output.loss.detach(), output.bce)
+        assert list(output.losses()) == ["loss", "bce"]
+    else:
+        assert not output.contrastive.requires_grad and output.contrastive > 0
+        torch.testing.assert_close(
+            output.loss.detach(), output.bce + 0.3 * output.contrastive, rtol=0, atol=1e-6
+        )
+        assert list(output.losses()) == ["loss", "bce", "contrastive"]
+    if head == "lan":  # LAN computes its own training loss (head.loss): no separate logits pass
+        assert output.logits is None
+        return
+    with torch.no_grad():
+        features, feature_mask = model.encoder(input_ids, mask)
+        expected = model.head(features, feature_mask).logits
+    torch.testing.assert_close(output.logits.detach(), expected, rtol=0, atol=0)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(expected, targets)
+    torch.testing.assert_close(output.bce, bce)
 
 
 @pytest.mark.parametrize(
@@ -250,7 +306,7 @@ def test_bf16_keys_stay_close_to_fp32_keys_and_leave_the_query_branch_alone(mini
     bf16_keys = bf16.momentum_contrast.encode_keys(input_ids, mask)
     assert bf16_keys.dtype == torch.float32 and not torch.equal(bf16_keys, fp32_keys)  # bf16 was really used
     assert torch.nn.functional.cosine_similarity(bf16_keys, fp32_keys).min() > 0.99
-    assert torch.equal(bf16(input_ids, mask), fp32(input_ids, mask))
+    assert torch.equal(bf16(input_ids, mask).logits, fp32(input_ids, mask).logits)
 
 
 @pytest.mark.parametrize("native_bf16", [True, False])

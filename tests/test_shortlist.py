@@ -40,10 +40,10 @@ def proposal_scores(head, features, mask):
 def test_a_shortlist_of_every_label_equals_the_exact_head(scoring, size):
     shortlisted, exact = heads(size, scoring, chunk=2)
     features, mask = inputs()
-    logits, attention = shortlisted(features, mask, return_attention=True)
-    expected_logits, expected_attention = exact(features, mask, return_attention=True)
-    torch.testing.assert_close(logits, expected_logits, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(attention, expected_attention, rtol=1e-12, atol=1e-12)
+    output = shortlisted(features, mask, return_attention=True)
+    expected = exact(features, mask, return_attention=True)
+    torch.testing.assert_close(output.logits, expected.logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(output.attention, expected.attention, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("scoring", list(SCORINGS))
@@ -51,8 +51,10 @@ def test_candidates_keep_their_exact_logit_and_rank_above_the_rest_in_proposal_o
     size = 3
     shortlisted, exact = heads(size, scoring)
     features, mask = inputs()
-    logits, attention = shortlisted(features, mask, return_attention=True)
-    expected, expected_attention = exact(features, mask, return_attention=True)
+    output = shortlisted(features, mask, return_attention=True)
+    logits, attention = output.logits, output.attention
+    exact_output = exact(features, mask, return_attention=True)
+    expected, expected_attention = exact_output.logits, exact_output.attention
     proposal = proposal_scores(shortlisted, features, mask)
     for row in range(B):
         candidates = torch.topk(proposal[row], size).indices
@@ -73,7 +75,7 @@ def test_loss_puts_true_labels_among_candidates_and_adds_the_proposal_bce():
     targets[1, 4] = 1
     targets[2, [1, 2, 3]] = 1
     proposal = proposal_scores(shortlisted, features, mask)
-    exact_logits = exact(features, mask)
+    exact_logits = exact(features, mask).logits
     expected = F.binary_cross_entropy_with_logits(proposal, targets)
     candidate_terms = []
     for row in range(B):
@@ -95,7 +97,7 @@ def test_exact_head_loss_is_the_bce_of_its_logits():
     _, exact = heads(None)
     features, mask = inputs()
     targets = (torch.rand(B, L) < 0.3).double()
-    expected = F.binary_cross_entropy_with_logits(exact(features, mask), targets)
+    expected = F.binary_cross_entropy_with_logits(exact(features, mask).logits, targets)
     torch.testing.assert_close(exact.loss(features, mask, targets), expected)
 
 
@@ -103,13 +105,13 @@ def test_exact_head_loss_is_the_bce_of_its_logits():
 def test_shortlisted_head_ignores_padding_and_chunk_size(scoring):
     shortlisted, _ = heads(4, scoring, chunk=1)
     features, mask = inputs()
-    logits = shortlisted(features, mask)
+    logits = shortlisted(features, mask).logits
     noisy = features.masked_fill(~mask[..., None], 1e3)
     longer = torch.cat([noisy, torch.randn(B, 3, D, dtype=features.dtype)], dim=1)
     longer_mask = torch.cat([mask, torch.zeros(B, 3, dtype=torch.bool)], dim=1)
-    torch.testing.assert_close(shortlisted(longer, longer_mask), logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(shortlisted(longer, longer_mask).logits, logits, rtol=1e-12, atol=1e-12)
     shortlisted.label_chunk_size = 3
-    assert torch.equal(shortlisted(features, mask), logits)
+    assert torch.equal(shortlisted(features, mask).logits, logits)
 
 
 def test_shortlisted_loss_gradcheck():

@@ -182,8 +182,8 @@ def test_uclaf_training_loss_with_sparse_labels_equals_dense():
         for model, batch_labels in ((dense_model, labels), (sparse_model, labels.to_sparse_csr())):
             torch.manual_seed(5)  # the same dropout in both
             output = model(input_ids, mask, labels=batch_labels)
-            grads = torch.autograd.grad(output["loss"], list(model.head.parameters()))
-            results.append((output["bce"], output["contrastive"], *grads))
+            grads = torch.autograd.grad(output.loss, list(model.head.parameters()))
+            results.append((output.bce, output.contrastive, *grads))
         torch.testing.assert_close(results[1], results[0])
 
 

@@ -63,8 +63,8 @@ def test_label_aware_scoring_separates_labels_where_the_paper_form_cannot(scorin
 
     @torch.no_grad()
     def js_of(head):
-        logits, attention = head.eval()(features, return_attention=True)
-        return label_specificity(attention, logits)["attention_js"]
+        output = head.eval()(features, return_attention=True)
+        return label_specificity(output.attention, output.logits)["attention_js"]
 
     torch.manual_seed(1)
     paper = LabelAttentionHead(16, 6, attention_dim=32, scoring="paper")

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from uclaf_plugin.batches import EpochBatches
+from uclaf_plugin.model import UCLAFOutput
 from uclaf_plugin.pipeline import ModelConfig, TextClassifier
 from uclaf_plugin.text_trainer import TextTrainer
 from uclaf_plugin.train import (
@@ -163,7 +164,8 @@ def test_sigterm_also_leaves_a_resumable_checkpoint(easy_corpus, tmp_path):
 
 
 class _BagOfWords(nn.Module):
-    """Any model the loop can train: ``forward(input_ids, attention_mask, labels)`` returns ``{"loss", ...}``."""
+    """Any model the loop can train: ``forward(input_ids, attention_mask, labels)`` returns a ``UCLAFOutput``
+    with the loss."""
 
     def __init__(self, vocab_size=12, num_labels=3):
         super().__init__()
@@ -173,7 +175,9 @@ class _BagOfWords(nn.Module):
     def forward(self, input_ids, attention_mask, labels):
         mask = attention_mask.unsqueeze(-1).float()
         pooled = (self.embed(input_ids) * mask).sum(1) / mask.sum(1)
-        return {"loss": nn.functional.binary_cross_entropy_with_logits(self.out(pooled), labels)}
+        logits = self.out(pooled)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        return UCLAFOutput(logits, loss=loss, bce=loss.detach())
 
 
 def _token_batches(seed=0, num_docs=40, batch_size=8):
@@ -209,7 +213,7 @@ def test_the_loop_equals_a_hand_written_adamw_loop_over_the_same_batches():
     for epoch in range(2):
         for batch in batches.epoch(epoch):
             optimizer.zero_grad()
-            expected(batch.input_ids, batch.attention_mask, batch.labels)["loss"].backward()
+            expected(batch.input_ids, batch.attention_mask, batch.labels).loss.backward()
             optimizer.step()
             scheduler.step()
     for name, value in expected.state_dict().items():

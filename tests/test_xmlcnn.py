@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from uclaf_plugin.adapters.xmlcnn import XMLCNN, XMLCNNHead, dynamic_max_pool
+from uclaf_plugin.heads import HeadOutput
 
 VOCAB, EMB, FILTERS, WIDTHS = 40, 8, 6, (2, 4, 8)
 
@@ -67,7 +68,7 @@ def test_padding_changes_nothing_and_is_zero():
     padded_features, padded_mask = model(*pad_more(ids, mask, 6))
     torch.testing.assert_close(padded_features[:, :7], features)
     assert (padded_features[~padded_mask] == 0).all()
-    torch.testing.assert_close(head(padded_features, padded_mask), head(features, out_mask))
+    torch.testing.assert_close(head(padded_features, padded_mask).logits, head(features, out_mask).logits)
     mean = (features * out_mask.unsqueeze(-1)).sum(1) / out_mask.sum(1, keepdim=True)
     padded_mean = (padded_features * padded_mask.unsqueeze(-1)).sum(1) / padded_mask.sum(1, keepdim=True)
     torch.testing.assert_close(padded_mean, mean)
@@ -78,7 +79,7 @@ def test_empty_documents_give_finite_outputs_and_gradients():
     head = XMLCNNHead(model.output_dim, 4, pool_chunks=4)
     ids, mask = batch([0, 3], 6)
     features, out_mask = model(ids, mask)
-    logits = head(features, out_mask)
+    logits = head(features, out_mask).logits
     assert (features[0] == 0).all() and torch.isfinite(logits).all()
     logits.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in [*model.parameters(), *head.parameters()])
@@ -116,13 +117,18 @@ def test_dynamic_max_pool_matches_slow_reference():
 def test_head_without_mask_uses_every_position():
     head = XMLCNNHead(4, 3, pool_chunks=2, dropout=0.0).eval()
     features = torch.randn(2, 5, 4)
-    torch.testing.assert_close(head(features), head(features, torch.ones(2, 5, dtype=torch.bool)))
+    torch.testing.assert_close(
+        head(features).logits, head(features, torch.ones(2, 5, dtype=torch.bool)).logits
+    )
 
 
-def test_head_rejects_attention_and_bad_features():
-    head = XMLCNNHead(4, 3)
-    with pytest.raises(ValueError, match="no attention"):
-        head(torch.randn(2, 5, 4), return_attention=True)
+def test_head_has_no_attention_and_rejects_bad_features():
+    head = XMLCNNHead(4, 3, dropout=0.0).eval()
+    features = torch.randn(2, 5, 4)
+    output, asked = head(features), head(features, return_attention=True)
+    assert isinstance(output, HeadOutput) and output.logits.shape == (2, 3)
+    assert output.attention is None and asked.attention is None
+    assert torch.equal(asked.logits, output.logits)
     with pytest.raises(ValueError, match="features"):
         head(torch.randn(2, 5, 7))
 
@@ -144,7 +150,9 @@ def test_learns_a_separable_problem():
     optimizer = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=1e-2)
     losses = []
     for _ in range(40):
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(*model(docs, mask)), targets.float())
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            head(*model(docs, mask)).logits, targets.float()
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

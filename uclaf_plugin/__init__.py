@@ -4,9 +4,10 @@ Public API (imported lazily, so ``import uclaf_plugin`` stays cheap and the CLI 
 
 - :class:`CACLLoss`, :func:`cacl_loss`: the correlation-aware contrastive loss (a pytorch-metric-learning loss).
 - :class:`MultiLabelQueue`, :class:`MultiLabelCrossBatchMemory`, :func:`momentum_update`: cross-batch memory.
-- :class:`LabelAttentionHead`, :class:`DotLabelAttentionHead`, :class:`LinearHead`: classification heads.
+- :class:`LabelAttentionHead`, :class:`DotLabelAttentionHead`, :class:`LinearHead`: classification heads, each
+  returning a :class:`HeadOutput` (logits, optional attention).
 - :class:`MomentumContrast`: the contrastive branch (momentum key encoder, projection, queue, injected loss).
-- :class:`UCLAF`: encoder + head + contrastive branch.
+- :class:`UCLAF`: encoder + head + contrastive branch, returning a :class:`UCLAFOutput` (logits, losses).
 - :class:`Trainer`: the training loop over tensor batches; :class:`TextTrainer`: fits a text classifier on texts.
 - :class:`UCLAFClassifier`: a scikit-learn / scikit-multilearn estimator.
 - :func:`load_dataset`, :func:`evaluate`.
@@ -25,8 +26,10 @@ _EXPORTS = {
     "LabelAttentionHead": "heads",
     "DotLabelAttentionHead": "heads",
     "LinearHead": "heads",
+    "HeadOutput": "heads",
     "MomentumContrast": "contrastive",
     "UCLAF": "model",
+    "UCLAFOutput": "model",
     "Trainer": "train",
     "TextTrainer": "text_trainer",
     "UCLAFClassifier": "adapters.sklearn",

@@ -69,7 +69,7 @@ class ScoringGraph(nn.Module):
         elif isinstance(self.head, DotLabelAttentionHead):
             logits = self.head._label_chunk(features, mask, 0, self.head.num_labels, False)[0]
         else:
-            logits = self.head(features, mask)
+            logits = self.head(features, mask).logits
         return torch.sigmoid(logits.float())
 
 

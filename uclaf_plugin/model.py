@@ -7,8 +7,10 @@ Inference uses the query encoder and the head only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .augment import AUGMENTATIONS, make_view
 from .contrastive import KEY_PRECISIONS, MomentumContrast, ProjectionHead, resolve_key_precision
@@ -24,6 +26,34 @@ LEGACY_BRANCH_KEYS = {
     "key_projection.": "momentum_contrast.key_projection.",
     "queue.": "momentum_contrast.queue.",
 }
+
+
+@dataclass(frozen=True)
+class UCLAFOutput:
+    """What :meth:`UCLAF.forward` returns, with or without labels.
+
+    Attributes:
+        logits: ``(B, L)`` label scores before the sigmoid. Without labels: always. With labels: the logits the
+            BCE term was computed on, or ``None`` when the head computes its own training loss (``head.loss``:
+            LAN, AttentionXML), whose logits are not a plain ``(B, L)`` pass (no second head pass is made).
+        attention: ``(B, L, T)`` label-wise attention, only without labels, with ``return_attention=True`` and a
+            head that has it (:class:`~uclaf_plugin.heads.HeadOutput`); else ``None``.
+        loss: with labels, the training loss ``bce + λ · contrastive`` (paper eq. 12), a scalar that carries the
+            gradient; ``None`` without labels.
+        bce: with labels, the BCE term (detached scalar); ``None`` without labels.
+        contrastive: with labels and a contrastive branch, the CACL term (detached scalar); else ``None``.
+    """
+
+    logits: Tensor | None = None
+    attention: Tensor | None = None
+    loss: Tensor | None = None
+    bce: Tensor | None = None
+    contrastive: Tensor | None = None
+
+    def losses(self) -> dict[str, Tensor]:
+        """The loss terms that are set, by name (``loss``, ``bce``, ``contrastive``, in that order)."""
+        terms = {"loss": self.loss, "bce": self.bce, "contrastive": self.contrastive}
+        return {name: value for name, value in terms.items() if value is not None}
 
 
 class UCLAF(nn.Module):
@@ -107,29 +137,33 @@ class UCLAF(nn.Module):
 
     def forward(
         self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        labels: torch.Tensor | None = None,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        labels: Tensor | None = None,
         return_attention: bool = False,
-    ):
-        """Without ``labels``: logits ``(B, L)`` (and attention ``(B, L, T)`` when asked and the head has it).
+    ) -> UCLAFOutput:
+        """Score ``input_ids (B, T)`` with ``attention_mask (B, T)``; train on them when ``labels`` are given.
 
-        With multi-hot ``labels`` (dense, or torch sparse COO/CSR for large label spaces): the training loss as a
-        dict with ``loss``, ``bce`` and ``contrastive`` (BCE plus λ·CACL against the momentum keys and the queue);
-        the keys are then enqueued. Training goes through ``forward`` so that DistributedDataParallel syncs the
-        gradients.
+        Without ``labels``: :class:`UCLAFOutput` with logits ``(B, L)`` (and attention ``(B, L, T)`` when asked
+        and the head has it). With multi-hot ``labels (B, L)`` (dense, or torch sparse COO/CSR for large label
+        spaces): the training loss ``bce + λ · contrastive`` (BCE plus λ·CACL against the momentum keys and the
+        queue), its two terms, and the logits where the BCE was computed on them; the keys are then enqueued.
+        Training goes through ``forward`` so that DistributedDataParallel syncs the gradients.
         """
         features, mask = self.encoder(input_ids, attention_mask)
         if labels is None:
-            return self.head(features, mask, return_attention=return_attention)
+            head_output = self.head(features, mask, return_attention=return_attention)
+            return UCLAFOutput(head_output.logits, head_output.attention)
         targets = labels if is_sparse(labels) else labels.float()
         # a head may own its training loss (LAN: the shortlisted candidates' BCE plus its proposal scorer's)
+        logits = None
         if hasattr(self.head, "loss"):
             bce = self.head.loss(features, mask, targets)
         else:
-            bce = multi_hot_bce(self.head(features, mask).float(), targets)
+            logits = self.head(features, mask).logits
+            bce = multi_hot_bce(logits.float(), targets)
         if self.momentum_contrast is None:
-            return {"loss": bce, "bce": bce.detach(), "contrastive": None}
+            return UCLAFOutput(logits, loss=bce, bce=bce.detach())
         view_ids, view_mask = make_view(
             self.augment,
             input_ids,
@@ -138,11 +172,12 @@ class UCLAF(nn.Module):
             special_token_ids=self.special_token_ids,
         )
         contrastive = self.momentum_contrast(self.encoder, features, mask, view_ids, view_mask, targets)
-        return {
-            "loss": bce + self.lambda_ * contrastive,
-            "bce": bce.detach(),
-            "contrastive": contrastive.detach(),
-        }
+        return UCLAFOutput(
+            logits,
+            loss=bce + self.lambda_ * contrastive,
+            bce=bce.detach(),
+            contrastive=contrastive.detach(),
+        )
 
     @property
     def key_precision(self) -> str:
@@ -161,7 +196,7 @@ class UCLAF(nn.Module):
             self.momentum_contrast.key_precision = value
 
 
-__all__ = ["KEY_PRECISIONS", "UCLAF", "ProjectionHead", "resolve_key_precision"]
+__all__ = ["KEY_PRECISIONS", "UCLAF", "UCLAFOutput", "ProjectionHead", "resolve_key_precision"]
 
 
 def _rename_legacy_branch_keys(state_dict, prefix, *args) -> None:

@@ -218,7 +218,7 @@ class TextClassifier(nn.Module):
         for start in range(0, len(ids), batch_size):
             rows = order[start : start + batch_size]
             input_ids, attention_mask = pad_batch([ids[i] for i in rows], self.tokenizer.pad_token_id)
-            logits = self.model(input_ids.to(device), attention_mask.to(device))
+            logits = self.model(input_ids.to(device), attention_mask.to(device)).logits
             result[rows] = torch.sigmoid(logits.float()).cpu().numpy()
         return result
 

@@ -90,9 +90,9 @@ def classifier_label_specificity(
     for start in range(0, len(ids), batch_size):
         input_ids, mask = pad_batch(ids[start : start + batch_size], classifier.tokenizer.pad_token_id)
         output = model(input_ids.to(device), mask.to(device), return_attention=True)
-        if output[0].shape[1] < 2:
+        if output.logits.shape[1] < 2:
             return None
-        batch_js, batch_differs = top2_attention_stats(output[1], output[0])
+        batch_js, batch_differs = top2_attention_stats(output.attention, output.logits)
         js.append(batch_js.cpu())
         differs.append(batch_differs.cpu())
     if not js:

@@ -2,8 +2,9 @@
 
 ``Trainer(config, output_dir).fit(model, batches, validate=..., save_model=...)`` holds the loop only. It takes
 tensor batches (:class:`~uclaf_plugin.batches.EpochBatches`; tokenising and padding happen on the data side) and
-does, per step: ``model(input_ids, attention_mask, labels=labels)`` (a model returning ``{"loss", ...}``, which
-takes its own momentum step, :class:`~uclaf_plugin.contrastive.MomentumContrast`) -> ``loss.backward()`` -> clip
+does, per step: ``model(input_ids, attention_mask, labels=labels)`` (a model returning a
+:class:`~uclaf_plugin.model.UCLAFOutput`, or any output with ``loss`` and ``losses()``, which takes its own
+momentum step, :class:`~uclaf_plugin.contrastive.MomentumContrast`) -> ``loss.backward()`` -> clip
 -> optimizer and scheduler step. Under ``torch.distributed`` (:mod:`uclaf_plugin.distributed`) the model is
 wrapped in DistributedDataParallel, every rank reads its own shard of each epoch, and only rank 0 writes. To fit
 a :class:`~uclaf_plugin.pipeline.TextClassifier` on texts, use :class:`~uclaf_plugin.text_trainer.TextTrainer`.
@@ -194,12 +195,12 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             output = wrapped(batch.input_ids, batch.attention_mask, labels=batch.labels)
         run.optimizer.zero_grad(set_to_none=True)
-        output["loss"].backward()
+        output.loss.backward()
         if self.config.max_grad_norm:
             nn.utils.clip_grad_norm_(_trainable(run.model), self.config.max_grad_norm)
         run.optimizer.step()
         run.scheduler.step()
-        return {name: float(value.detach()) for name, value in output.items() if value is not None}
+        return {name: float(value.detach()) for name, value in output.losses().items()}
 
     def _end_epoch(self, run: _Run, epoch: int, validate, save_model) -> None:
         progress = run.progress

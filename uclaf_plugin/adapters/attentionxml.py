@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..heads import DotLabelAttentionHead, masked_softmax
+from ..heads import DotLabelAttentionHead, HeadOutput, masked_softmax
 from ..shortlist import LabelClusters, halving_clusters
 from ..sparse_labels import is_sparse, multi_hot_bce
 from .xmlcnn import token_embedding, token_mask
@@ -83,7 +83,8 @@ class AttentionXMLHead(nn.Module):
     is scored by its own attention alone, which is AttentionXML without a tree (what its paper runs on EUR-Lex's
     3,956 labels; the tree, FastAttentionXML, serves the larger label sets).
 
-    ``forward(features (B,T,d), mask (B,T), labels=(B,L) in training)`` returns logits ``(B, L)``. Clusters start
+    ``forward(features (B,T,d), mask (B,T), labels=(B,L) in training)`` returns a :class:`HeadOutput` with logits
+    ``(B, L)`` and ``attention=None`` (the attention of the candidates only is not a ``(B, L, T)`` map). Clusters start
     in label order; :meth:`fit_clusters` clusters the labels of the training data (they are saved with the
     weights, as the ``assignment`` buffer).
     """
@@ -137,11 +138,20 @@ class AttentionXMLHead(nn.Module):
         """Mean BCE over every label for multi-hot ``targets (B, L)`` (dense or torch sparse), the true labels'
         clusters among the candidates in training; :class:`~uclaf_plugin.model.UCLAF` calls it in training."""
         dense = targets.to_dense() if is_sparse(targets) else targets
-        return multi_hot_bce(self(features, mask, labels=dense.float()).float(), targets)
+        return multi_hot_bce(self(features, mask, labels=dense.float()).logits.float(), targets)
 
-    def forward(self, features: Tensor, mask: Tensor | None = None, return_attention=False, labels=None):
-        if return_attention:
-            raise ValueError("AttentionXMLHead returns no attention map; call it with return_attention=False")
+    def forward(
+        self,
+        features: Tensor,
+        mask: Tensor | None = None,
+        return_attention: bool = False,
+        labels: Tensor | None = None,
+    ) -> HeadOutput:
+        """Logits ``(B, L)`` of ``features (B, T, d)``; ``return_attention`` is accepted for the common call and
+        ignored (attention ``None``); ``labels (B, L)`` picks the training candidates (see the class)."""
+        return HeadOutput(self._logits(features, mask, labels))
+
+    def _logits(self, features: Tensor, mask: Tensor | None, labels: Tensor | None) -> Tensor:
         if features.ndim != 3 or features.shape[-1] != self.input_dim:
             raise ValueError(
                 f"features must have shape (batch, tokens, {self.input_dim}), got {features.shape}"
@@ -150,7 +160,7 @@ class AttentionXMLHead(nn.Module):
         if not self.shortlisted:
             every_label = torch.arange(self.num_labels, device=features.device).expand(len(mask), -1)
             return self._candidate_logits(features, mask, every_label)
-        cluster_logits = self.cluster_scorer(features, mask)
+        cluster_logits = self.cluster_scorer(features, mask).logits
         targets = labels if self.training else None
         candidates, valid = self.clusters().candidates(cluster_logits, self.top_clusters, targets)
         assignment = self.assignment.expand(features.shape[0], -1)

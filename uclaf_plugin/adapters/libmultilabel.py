@@ -86,7 +86,7 @@ class LANNetwork(nn.Module):
     def forward(self, batch: dict) -> dict[str, Tensor]:
         """``{"logits": (B, num_classes)}`` for ``batch["text"]``."""
         features, mask = self.encode(_text(batch))
-        return {"logits": self.head(features, mask)}
+        return {"logits": self.head(features, mask).logits}
 
 
 class UCLAFNetwork(LANNetwork):
@@ -139,7 +139,7 @@ class UCLAFNetwork(LANNetwork):
         """``{"logits"}``; in training with ``batch["label"]`` also ``{"contrastive_loss"}`` (``λ·CACL``)."""
         text = _text(batch)
         features, mask = self.encode(text)
-        logits = self.head(features, mask)
+        logits = self.head(features, mask).logits
         if not (self.training and batch.get("label") is not None):
             return {"logits": logits}
         labels = _labels(batch, logits.shape)

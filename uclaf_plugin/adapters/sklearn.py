@@ -218,7 +218,8 @@ class UCLAFClassifier(MLClassifierBase):
             input_ids, attention_mask = pad_batch(
                 ids[start : start + self.eval_batch_size], tokenizer.pad_token_id
             )
-            chunks.append(model(input_ids.to(device), attention_mask.to(device)).float().cpu().numpy())
+            logits = model(input_ids.to(device), attention_mask.to(device)).logits
+            chunks.append(logits.float().cpu().numpy())
         return np.concatenate(chunks)
 
 

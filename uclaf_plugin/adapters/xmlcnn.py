@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..heads import HeadOutput
+
 
 def token_embedding(
     vocab_size: int, embedding_dim: int, embedding_weights: Tensor | None, freeze: bool = False
@@ -106,9 +108,11 @@ class XMLCNNHead(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(bottleneck_dim, num_labels)
 
-    def forward(self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False) -> Tensor:
-        if return_attention:
-            raise ValueError("XMLCNNHead has no attention; call it with return_attention=False")
+    def forward(
+        self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False
+    ) -> HeadOutput:
+        """Logits ``(B, L)`` of ``features (B, T, input_dim)``; attention is always ``None`` (the head has none;
+        ``return_attention`` is accepted so the call matches the attention heads)."""
         if features.ndim != 3 or features.shape[-1] != self.input_dim:
             raise ValueError(
                 f"features must have shape (batch, length, {self.input_dim}), got {tuple(features.shape)}"
@@ -116,7 +120,7 @@ class XMLCNNHead(nn.Module):
         if mask is None:
             mask = features.new_ones(features.shape[:2], dtype=torch.bool)
         pooled = dynamic_max_pool(features, mask.bool(), self.pool_chunks)
-        return self.output(self.dropout(self.bottleneck(pooled.flatten(1))))
+        return HeadOutput(self.output(self.dropout(self.bottleneck(pooled.flatten(1)))))
 
 
 def dynamic_max_pool(features: Tensor, mask: Tensor, chunks: int) -> Tensor:

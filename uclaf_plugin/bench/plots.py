@@ -112,10 +112,10 @@ def attention_figure(
     input_ids, attention_mask = pad_batch(ids, classifier.tokenizer.pad_token_id)
     classifier.model.eval()
     with torch.no_grad():
-        output_pair = classifier.model(input_ids, attention_mask, return_attention=True)
-    if not isinstance(output_pair, tuple) or output_pair[1] is None:
+        scored = classifier.model(input_ids, attention_mask, return_attention=True)
+    if scored.attention is None:
         raise ValueError(f"the head of {run_dir} has no label attention; use a run with --head lan or dot")
-    logits, attention = output_pair
+    logits, attention = scored.logits, scored.attention
     plt = _pyplot()
     figure, axes = plt.subplots(
         len(texts), 1, figsize=(13, 1.6 + 0.45 * top_labels * len(texts)), squeeze=False

@@ -6,17 +6,23 @@
 - :class:`DotLabelAttentionHead`: CAML / AttentionXML dot-product label attention.
 - :class:`LinearHead`: masked pooling then a linear layer.
 
-All three are called the same way, ``head(features, mask=None, return_attention=False)``. With
-``return_attention=True`` they return ``(logits, attention)``: attention is ``(B, L, T)``, zero on padding
-(``None`` for :class:`LinearHead`, which has none). ``mask`` is bool or 0/1 numbers; non-zero marks a real
-token.
+All three are called the same way, ``head(features, mask=None, return_attention=False)``, and return a
+:class:`HeadOutput`: ``logits (B, L)`` and ``attention (B, L, T)``, zero on padding, filled only with
+``return_attention=True`` (always ``None`` for :class:`LinearHead`, which has none). ``mask`` is bool or 0/1
+numbers; non-zero marks a real token.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from .common import CHUNK_BUDGET_BYTES, auto_label_chunk_size, masked_mean_pool, masked_softmax
+from .common import (
+    CHUNK_BUDGET_BYTES,
+    HeadOutput,
+    auto_label_chunk_size,
+    masked_mean_pool,
+    masked_softmax,
+)
 from .lan import DEFAULT_SCORING, SCORINGS, LabelAttentionHead
 from .scores import additive_attention_scores, label_token_scores
 from .simple import DotLabelAttentionHead, LinearHead
@@ -27,6 +33,7 @@ __all__ = [
     "HEADS",
     "SCORINGS",
     "DotLabelAttentionHead",
+    "HeadOutput",
     "LabelAttentionHead",
     "LinearHead",
     "additive_attention_scores",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -12,6 +13,23 @@ CHUNK_BUDGET_BYTES = 256 * 2**20
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 POOLINGS = ("mean", "cls", "max")
+
+
+@dataclass(frozen=True)
+class HeadOutput:
+    """What every head's ``forward(features, mask, return_attention=False)`` returns.
+
+    Attributes:
+        logits: ``(B, L)`` label scores before the sigmoid.
+        attention: ``(B, L, T)`` label-wise attention over the tokens (each row sums to 1 over the real tokens, 0 on
+            padding and for an empty document; 0 rows for a shortlisted head's non-candidate labels), or ``None``:
+            filled only when the head was called with ``return_attention=True`` and has label-wise attention
+            (:class:`~uclaf_plugin.heads.LabelAttentionHead`, :class:`~uclaf_plugin.heads.DotLabelAttentionHead`),
+            so training never keeps a ``(B, L, T)`` map it does not need.
+    """
+
+    logits: Tensor
+    attention: Tensor | None = None
 
 
 # ---------------------------------------------------------------- input checks and shared helpers

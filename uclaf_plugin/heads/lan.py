@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from ..sparse_labels import label_coordinates, multi_hot_bce
 from .common import (
     ACTIVATIONS,
+    HeadOutput,
     _bool_mask,
     _check_features,
     _check_positive,
@@ -83,7 +84,7 @@ class LabelAttentionHead(nn.Module):
 
     ``shortlist_size=C`` (issue 20) adds a proposal scorer, ``proposal(mean-pooled features)`` (linear, ``L``
     outputs), that picks each document's top-``C`` candidate labels; attention and readout run on those only,
-    ``O(B·T·C·a)`` instead of ``O(B·T·L·a)``. The call still returns logits ``(B, L)``: candidates keep their
+    ``O(B·T·C·a)`` instead of ``O(B·T·L·a)``. Its output still has logits ``(B, L)``: candidates keep their
     LAN logit and rank above every non-candidate, which ranks by its proposal score (see
     :func:`~uclaf_plugin.heads.shortlist.merge_logits`). Train with :meth:`loss`, which puts each document's
     true labels among its candidates. With ``C >= L`` the logits equal the exact head's; ``None`` (default) is
@@ -157,10 +158,11 @@ class LabelAttentionHead(nn.Module):
         full = scores.new_zeros(self.num_labels, batch * length).index_copy(1, real, scores)
         return full.view(self.num_labels, batch, length).transpose(0, 1)
 
-    def forward(self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False):
-        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)`` [, attention (B, L, T)].
-
-        Shortlisted, the attention rows of non-candidates are 0."""
+    def forward(
+        self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False
+    ) -> HeadOutput:
+        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)``; attention ``(B, L, T)`` only
+        with ``return_attention=True`` (shortlisted, the attention rows of non-candidates are 0)."""
         _check_features(features, self.input_dim)
         mask = _bool_mask(features, mask)
         if self.proposal is not None:
@@ -168,13 +170,15 @@ class LabelAttentionHead(nn.Module):
             candidates = shortlist_candidates(proposal, self.shortlist_size)
             logits, attention = self._candidate_logits(features, mask, candidates)
             logits = merge_logits(logits, candidates, proposal)
-            if return_attention:
-                full = attention.new_zeros(features.shape[0], self.num_labels, features.shape[1])
-                attention = full.scatter(1, candidates.unsqueeze(-1).expand_as(attention), attention)
-            return (logits, attention) if return_attention else logits
+            if not return_attention:
+                return HeadOutput(logits)
+            full = attention.new_zeros(features.shape[0], self.num_labels, features.shape[1])
+            return HeadOutput(
+                logits, full.scatter(1, candidates.unsqueeze(-1).expand_as(attention), attention)
+            )
         attention = masked_softmax(self.attention_scores(features, mask), mask).to(features.dtype)
         logits = self._classify(torch.bmm(attention, features))
-        return (logits, attention) if return_attention else logits
+        return HeadOutput(logits, attention if return_attention else None)
 
     def loss(self, features: Tensor, mask: Tensor | None, targets: Tensor) -> Tensor:
         """The head's training loss (the BCE term of the paper's total loss) for multi-hot ``targets (B, L)``, dense or
@@ -186,7 +190,7 @@ class LabelAttentionHead(nn.Module):
         _check_features(features, self.input_dim)
         mask = _bool_mask(features, mask)
         if self.proposal is None:
-            return multi_hot_bce(_at_least_float32(self(features, mask)), targets)
+            return multi_hot_bce(_at_least_float32(self(features, mask).logits), targets)
         proposal = self.proposal(masked_mean_pool(features, mask))
         rows, columns = label_coordinates(targets, "targets")
         positive = torch.zeros(proposal.shape, dtype=torch.bool, device=proposal.device)

@@ -8,6 +8,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .common import (
     POOLINGS,
+    HeadOutput,
     _bool_mask,
     _check_features,
     _check_positive,
@@ -55,8 +56,11 @@ class DotLabelAttentionHead(nn.Module):
             self.fc2 = nn.Linear(hidden_dim, 1)
         self.hidden_dim = hidden_dim
 
-    def forward(self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False):
-        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)`` [, attention (B, L, T)]."""
+    def forward(
+        self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False
+    ) -> HeadOutput:
+        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)``; attention ``(B, L, T)`` only
+        with ``return_attention=True``."""
         _check_features(features, self.input_dim)
         mask = _bool_mask(features, mask)
         chunk = self.label_chunk_size or auto_label_chunk_size(
@@ -71,7 +75,8 @@ class DotLabelAttentionHead(nn.Module):
             for start in starts
         ]
         logits = torch.cat([logits for logits, _ in pieces], dim=1)
-        return (logits, torch.cat([att for _, att in pieces], dim=1)) if return_attention else logits
+        attention = torch.cat([att for _, att in pieces], dim=1) if return_attention else None
+        return HeadOutput(logits, attention)
 
     def _label_chunk(self, features: Tensor, mask: Tensor, start: int, size: int, keep_attention: bool):
         labels = slice(start, start + size)
@@ -88,7 +93,8 @@ class DotLabelAttentionHead(nn.Module):
 class LinearHead(nn.Module):
     """Pool the tokens (``"mean"`` over real tokens, ``"max"`` over real tokens, or ``"cls"``: the first
     token), then dropout and a linear layer. An empty document pools to zeros (``"cls"`` always uses token 0).
-    ``return_attention=True`` returns ``(logits, None)`` so the call matches the attention heads."""
+    Its output's attention is always ``None``; ``return_attention`` is accepted so the call matches the attention
+    heads."""
 
     def __init__(self, input_dim: int, num_labels: int, pooling: str = "mean", dropout: float = 0.1):
         super().__init__()
@@ -99,12 +105,14 @@ class LinearHead(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(input_dim, num_labels)
 
-    def forward(self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False):
-        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)`` [, ``None``]."""
+    def forward(
+        self, features: Tensor, mask: Tensor | None = None, return_attention: bool = False
+    ) -> HeadOutput:
+        """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)``, attention ``None``."""
         _check_features(features, self.input_dim)
         mask = _bool_mask(features, mask)
         logits = self.classifier(self.dropout(self._pool(features, mask)))
-        return (logits, None) if return_attention else logits
+        return HeadOutput(logits)
 
     def _pool(self, features: Tensor, mask: Tensor) -> Tensor:
         if self.pooling == "cls":
