@@ -23,8 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from uclaf_plugin.adapters.wordvectors import glove_table, word_tokenizer
 from uclaf_plugin.bench.presets import method_recipe
+from uclaf_plugin.encoders.wordvectors import glove_table, word_tokenizer
 from uclaf_plugin.pipeline import ModelConfig, TextClassifier, pad_batch
 
 EURLEX_TRAIN_DOCS, EURLEX_TEST_DOCS = 45_000, 6_000

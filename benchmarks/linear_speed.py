@@ -30,7 +30,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from metrics_speed import naive_evaluate  # noqa: E402
 
-from uclaf_plugin.adapters.linear import LinearBaseline  # noqa: E402
+from uclaf_plugin.baselines.linear import LinearBaseline  # noqa: E402
 from uclaf_plugin.data import load_dataset  # noqa: E402
 from uclaf_plugin.metrics import evaluate  # noqa: E402
 

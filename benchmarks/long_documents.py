@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from uclaf_plugin.adapters.transformer import TransformerEncoder
+from uclaf_plugin.encoders.transformer import TransformerEncoder
 
 LENGTHS = (512, 1024, 2048)
 

@@ -16,7 +16,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from train_throughput import VARIANTS, TimedVariant, random_batch
 
-from uclaf_plugin.adapters.transformer import TransformerEncoder, load_tokenizer
+from uclaf_plugin.encoders.transformer import TransformerEncoder, load_tokenizer
 from uclaf_plugin.model import UCLAF
 
 HOST_SYNCS = ("cudaStreamSynchronize",)

@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from uclaf_plugin.adapters.transformer import TransformerEncoder, load_tokenizer
-from uclaf_plugin.adapters.xmlcnn import XMLCNN
+from uclaf_plugin.encoders.transformer import TransformerEncoder, load_tokenizer
+from uclaf_plugin.encoders.xmlcnn import XMLCNN
 from uclaf_plugin.model import UCLAF, resolve_key_precision
 
 VARIANTS = {

@@ -28,14 +28,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from uclaf_plugin.adapters.transformer import load_tokenizer
+    from uclaf_plugin.encoders.transformer import load_tokenizer
 
     return load_tokenizer()
 
 
 @pytest.fixture(scope="session")
 def _minilm():
-    from uclaf_plugin.adapters.transformer import TransformerEncoder
+    from uclaf_plugin.encoders.transformer import TransformerEncoder
 
     return TransformerEncoder()
 

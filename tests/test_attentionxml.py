@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from uclaf_plugin.adapters.attentionxml import AttentionXMLStyle
+from uclaf_plugin.encoders.attentionxml import AttentionXMLStyle
 
 VOCAB, EMB, HIDDEN = 40, 8, 5
 

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from uclaf_plugin.adapters.attentionxml import AttentionXMLHead
+from uclaf_plugin.heads import AttentionXMLHead
 from uclaf_plugin.pipeline import ModelConfig, TextClassifier
 from uclaf_plugin.shortlist import LabelClusters, balanced_clusters, halving_clusters, label_representations
 

@@ -30,8 +30,8 @@ LAYERS = [
 ]
 ABOVE_CORE = {"data", "training", "pipeline", "baselines", "integrations", "bench", "cli"}
 
-# Each module's layer by what it is, not by the folder it sits in today: adapters/ holds encoders (core), a
-# baseline and two toolkit integrations. Longest prefix wins; every module must be covered (test below).
+# Each module's layer; the folders show it (encoders/ and heads/ are core, baselines/ and integrations/ their
+# own layers). Longest prefix wins; every module must be covered (test below).
 LAYER_OF = {
     # The package root holds __version__ and re-exports the public API lazily (importlib at attribute access, no
     # static imports), so it is a leaf; it names only itself, not the modules below it.
@@ -49,10 +49,9 @@ LAYER_OF = {
     "uclaf_plugin.heads": "core",
     "uclaf_plugin.shortlist": "core",  # label clusters and candidate shortlists for label-wise attention
     "uclaf_plugin.encoders": "core",
-    "uclaf_plugin.adapters": "core",  # an empty package marker
-    "uclaf_plugin.adapters.transformer": "core",  # encoder: the Hugging Face transformer
-    "uclaf_plugin.adapters.xmlcnn": "core",  # encoder and head: XML-CNN
-    "uclaf_plugin.adapters.attentionxml": "core",  # encoder: AttentionXML's BiLSTM
+    "uclaf_plugin.encoders.transformer": "core",  # encoder: the Hugging Face transformer
+    "uclaf_plugin.encoders.xmlcnn": "core",  # encoder: XML-CNN's convolutions (its head is in heads/)
+    "uclaf_plugin.encoders.attentionxml": "core",  # encoder: AttentionXML's BiLSTM
     "uclaf_plugin.contrastive": "contrastive",
     "uclaf_plugin.model": "model",
     "uclaf_plugin.data": "data",
@@ -66,10 +65,10 @@ LAYER_OF = {
     "uclaf_plugin.text_trainer": "pipeline",  # fits a TextClassifier on texts: tokenises, batches, calls Trainer
     # label-specificity of a TextClassifier's attention: tensor maths plus a helper that pads through pipeline
     "uclaf_plugin.specificity": "pipeline",
-    "uclaf_plugin.adapters.linear": "baselines",  # TF-IDF linear models
+    "uclaf_plugin.baselines.linear": "baselines",  # TF-IDF linear models
     "uclaf_plugin.baselines": "baselines",
-    "uclaf_plugin.adapters.sklearn": "integrations",  # scikit-learn / scikit-multilearn estimator
-    "uclaf_plugin.adapters.libmultilabel": "integrations",  # LibMultiLabel networks
+    "uclaf_plugin.integrations.sklearn": "integrations",  # scikit-learn / scikit-multilearn estimator
+    "uclaf_plugin.integrations.libmultilabel": "integrations",  # LibMultiLabel networks
     "uclaf_plugin.integrations": "integrations",
     "uclaf_plugin.predict": "integrations",  # label sets from a neural or linear run folder, streamed over files
     "uclaf_plugin.export": "integrations",  # ONNX export of a run's inference path
@@ -184,7 +183,7 @@ def test_core_imports_nothing_above_the_model():
 
 def test_the_walk_sees_function_level_and_relative_imports():
     # pipeline imports the AttentionXML encoder inside a function, and bench.commands imports ..train lazily
-    assert "uclaf_plugin.adapters.attentionxml" in GRAPH["uclaf_plugin.pipeline"]
+    assert "uclaf_plugin.encoders.attentionxml" in GRAPH["uclaf_plugin.pipeline"]
     assert "uclaf_plugin.train" in GRAPH["uclaf_plugin.bench.commands"]
     assert {"uclaf_plugin.data.aapd", "uclaf_plugin.data.paths"} <= GRAPH["uclaf_plugin.data.fetch"]
 

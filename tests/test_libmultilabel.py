@@ -7,7 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from uclaf_plugin.adapters.libmultilabel import LANNetwork, UCLAFNetwork, add_gradient_of, register_networks
+from uclaf_plugin.integrations.libmultilabel import (
+    LANNetwork,
+    UCLAFNetwork,
+    add_gradient_of,
+    register_networks,
+)
 
 VOCAB, EMBED, LABELS = 60, 16, 5
 SMALL = {"rnn_dim": 16, "attention_dim": 16, "embed_dropout": 0.1}
@@ -178,7 +183,7 @@ def test_libmultilabel_init_model_builds_and_trains_uclaf():
     pytest.importorskip("libmultilabel")
     from libmultilabel.nn import networks, nn_utils
 
-    import uclaf_plugin.adapters.libmultilabel  # noqa: F401  (registers the networks)
+    import uclaf_plugin.integrations.libmultilabel  # noqa: F401  (registers the networks)
 
     assert networks.UCLAF is UCLAFNetwork and networks.LAN is LANNetwork
     classes = [f"label{j}" for j in range(LABELS)]

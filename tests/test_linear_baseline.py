@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from uclaf_plugin.adapters.linear import LinearBaseline
+from uclaf_plugin.baselines.linear import LinearBaseline
 
 TOPIC_WORDS = {
     "sport": ["football", "goal", "match", "team", "league"],
@@ -99,7 +99,7 @@ def test_chunked_threaded_fit_matches_one_sklearn_classifier_per_label(monkeypat
     from sklearn.svm import LinearSVC
 
     texts, Y = tiny_corpus(num_docs=80, seed=3)
-    monkeypatch.setattr("uclaf_plugin.adapters.linear.LABELS_PER_TASK", 2)  # several chunks over 2 threads
+    monkeypatch.setattr("uclaf_plugin.baselines.linear.LABELS_PER_TASK", 2)  # several chunks over 2 threads
     scores = LinearBaseline(n_jobs=2).fit(texts, Y).decision_function(texts[:7])
     features = TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
     expected = np.column_stack(

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from uclaf_plugin.adapters.transformer import _check_window
+from uclaf_plugin.encoders.transformer import _check_window
 from uclaf_plugin.model import UCLAF
 from uclaf_plugin.pipeline import pad_batch
 
@@ -56,7 +56,7 @@ def test_window_starts_cover_the_document():
     class Windows:
         window, window_overlap = 512, 128
 
-    from uclaf_plugin.adapters.transformer import TransformerEncoder
+    from uclaf_plugin.encoders.transformer import TransformerEncoder
 
     starts = TransformerEncoder.window_starts(Windows(), 2048)
     assert starts == [0, 384, 768, 1152, 1536] and starts[-1] + 512 == 2048

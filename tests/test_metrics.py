@@ -189,7 +189,7 @@ def test_k_larger_than_the_number_of_labels_still_divides_by_k():
 
 def test_top_k_matches_a_stable_sort_and_is_the_ranking_of_predict_and_the_estimator():
     """One ranking everywhere: metrics.top_k, TextClassifier's rank_labels and the estimator's best_labels."""
-    from uclaf_plugin.adapters.sklearn import best_labels
+    from uclaf_plugin.integrations.sklearn import best_labels
     from uclaf_plugin.pipeline import rank_labels
 
     rng = np.random.default_rng(0)

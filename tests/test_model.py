@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from uclaf_plugin import contrastive as contrastive_module
-from uclaf_plugin.adapters.attentionxml import AttentionXMLStyle
-from uclaf_plugin.adapters.xmlcnn import XMLCNN
+from uclaf_plugin.encoders.attentionxml import AttentionXMLStyle
+from uclaf_plugin.encoders.xmlcnn import XMLCNN
 from uclaf_plugin.heads import HeadOutput
 from uclaf_plugin.model import UCLAF, UCLAFOutput, resolve_key_precision
 from uclaf_plugin.pipeline import pad_batch

@@ -95,7 +95,7 @@ def test_pad_batch_pads_right_and_masks():
 
 
 def test_minilm_loads_offline_and_a_bad_path_says_what_to_do(minilm, tokenizer):
-    from uclaf_plugin.adapters.transformer import TransformerEncoder
+    from uclaf_plugin.encoders.transformer import TransformerEncoder
 
     ids, mask = pad_batch(tokenizer(["label attention", "x"])["input_ids"], tokenizer.pad_token_id)
     features, feature_mask = minilm(ids, mask)

@@ -6,8 +6,8 @@ import scipy.sparse as sp
 from toy_corpus import write_toy
 from typer.testing import CliRunner
 
-from uclaf_plugin.adapters.sklearn import UCLAFClassifier
 from uclaf_plugin.cli import app
+from uclaf_plugin.integrations.sklearn import UCLAFClassifier
 
 runner = CliRunner()
 

@@ -8,10 +8,10 @@ import pytest
 from toy_corpus import write_toy
 from typer.testing import CliRunner
 
-from uclaf_plugin.adapters.sklearn import check_targets
 from uclaf_plugin.cli import app
 from uclaf_plugin.data import load_dataset
 from uclaf_plugin.files import atomic_write, write_json
+from uclaf_plugin.integrations.sklearn import check_targets
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from skmultilearn.model_selection import IterativeStratification
 
-from uclaf_plugin.adapters.sklearn import UCLAFClassifier
+from uclaf_plugin.integrations.sklearn import UCLAFClassifier
 
 TINY = dict(
     encoder="xmlcnn",

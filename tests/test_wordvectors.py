@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from uclaf_plugin.adapters.wordvectors import (
+from uclaf_plugin.bench.spec import build_spec
+from uclaf_plugin.encoders.wordvectors import (
     SPECIAL_TOKENS,
     glove_table,
     load_word_tokenizer,
@@ -14,7 +15,6 @@ from uclaf_plugin.adapters.wordvectors import (
     word_tokenizer,
     word_vectors,
 )
-from uclaf_plugin.bench.spec import build_spec
 from uclaf_plugin.pipeline import ModelConfig, TextClassifier
 
 TEXTS = ["The cat sat on the mat.", "A dog, the cat and THE bird!", "Markets fell; the dog slept."]

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from uclaf_plugin.adapters.xmlcnn import XMLCNN, XMLCNNHead, dynamic_max_pool
+from uclaf_plugin.encoders.xmlcnn import XMLCNN
 from uclaf_plugin.heads import HeadOutput
+from uclaf_plugin.heads.xmlcnn import XMLCNNHead, dynamic_max_pool
 
 VOCAB, EMB, FILTERS, WIDTHS = 40, 8, 6, (2, 4, 8)
 

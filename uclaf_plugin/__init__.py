@@ -32,7 +32,7 @@ _EXPORTS = {
     "UCLAFOutput": "model",
     "Trainer": "train",
     "TextTrainer": "text_trainer",
-    "UCLAFClassifier": "adapters.sklearn",
+    "UCLAFClassifier": "integrations.sklearn",
     "load_dataset": "data",
     "evaluate": "metrics",
 }

@@ -5,7 +5,7 @@ key encoder is an EMA copy of the query encoder, updated at the start of every t
 loop needs a hook; keys of earlier batches wait in a :class:`~uclaf_plugin.memory.MultiLabelQueue` with their
 labels; the loss is injected, PML-style (``loss(queries, labels, ref_emb=..., ref_labels=...)``), and is
 :class:`~uclaf_plugin.losses.CACLLoss` by default. :class:`~uclaf_plugin.model.UCLAF` and the LibMultiLabel
-:class:`~uclaf_plugin.adapters.libmultilabel.UCLAFNetwork` both use this one module.
+:class:`~uclaf_plugin.integrations.libmultilabel.UCLAFNetwork` both use this one module.
 """
 
 from __future__ import annotations

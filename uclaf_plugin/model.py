@@ -112,7 +112,7 @@ class UCLAF(nn.Module):
         self.head = (
             head
             if isinstance(head, nn.Module)
-            else _build_head(head, encoder.output_dim, num_labels, head_kwargs)
+            else build_head(head, encoder.output_dim, num_labels, **(head_kwargs or {}))
         )
         self.contrastive = contrastive
         self.lambda_ = lambda_
@@ -210,18 +210,6 @@ def _rename_legacy_branch_keys(state_dict, prefix, *args) -> None:
                 renamed = True
     if renamed:
         state_dict.setdefault(prefix + "momentum_contrast.keys_synced", torch.ones((), dtype=torch.bool))
-
-
-def _build_head(name: str, input_dim: int, num_labels: int, head_kwargs: dict | None) -> nn.Module:
-    if name == "xmlcnn":
-        from .adapters.xmlcnn import XMLCNNHead
-
-        return XMLCNNHead(input_dim, num_labels, **(head_kwargs or {}))
-    if name == "attentionxml":
-        from .adapters.attentionxml import AttentionXMLHead
-
-        return AttentionXMLHead(input_dim, num_labels, **(head_kwargs or {}))
-    return build_head(name, input_dim, num_labels, **(head_kwargs or {}))
 
 
 def _check_choice(argument: str, value, valid: tuple) -> None:

@@ -15,8 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .adapters.transformer import DEFAULT_ENCODER, TransformerEncoder, load_tokenizer
-from .adapters.wordvectors import (
+from .augment import AUGMENTATIONS
+from .batches import pad_batch
+from .constraints import Interval, Options, check_settings
+from .contrastive import KEY_PRECISIONS
+from .encoders.transformer import DEFAULT_ENCODER, TransformerEncoder, load_tokenizer
+from .encoders.wordvectors import (
     WORD_VECTOR_DIM,
     WORD_VECTORS,
     load_word_tokenizer,
@@ -25,10 +29,6 @@ from .adapters.wordvectors import (
     word_tokenizer,
     word_vectors,
 )
-from .augment import AUGMENTATIONS
-from .batches import pad_batch
-from .constraints import Interval, Options, check_settings
-from .contrastive import KEY_PRECISIONS
 from .files import atomic_write, read_json, write_json
 from .heads import DEFAULT_SCORING, masked_mean_pool
 from .metrics import top_k as top_k_indices
@@ -62,7 +62,7 @@ class ModelConfig:
     path; the two baselines read the ids of ``tokenizer`` (default: the MiniLM WordPiece tokenizer) and start from its
     input embeddings when ``init_embeddings``. ``embeddings="glove"`` or ``"word2vec"`` gives the two baselines
     word-level tokens over the training split's vocabulary and static word vectors instead
-    (:mod:`uclaf_plugin.adapters.wordvectors`); ``"wordpiece"`` keeps the tokenizer's word pieces.
+    (:mod:`uclaf_plugin.encoders.wordvectors`); ``"wordpiece"`` keeps the tokenizer's word pieces.
     ``label_init="names"`` starts LAN's label vectors from the encoder's embedding of the label names.
     """
 
@@ -320,10 +320,10 @@ def build_encoder(
         else:
             kwargs.setdefault("vocab_size", len(tokenizer))
         if config.encoder == "xmlcnn":
-            from .adapters.xmlcnn import XMLCNN
+            from .encoders.xmlcnn import XMLCNN
 
             return XMLCNN(**kwargs)
-        from .adapters.attentionxml import AttentionXMLStyle
+        from .encoders.attentionxml import AttentionXMLStyle
 
         return AttentionXMLStyle(**kwargs)
     return TransformerEncoder(config.encoder, **kwargs)

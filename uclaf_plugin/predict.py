@@ -55,7 +55,7 @@ class RunPredictor:
             self.classifier = TextClassifier.load(self.run_dir).to(device)
             self.label_names, self.fixed_threshold = self.classifier.label_names, SIGMOID_THRESHOLD
         else:
-            from .adapters.linear import LinearBaseline
+            from .baselines.linear import LinearBaseline
 
             if not self.run_dir.is_dir():
                 raise FileNotFoundError(

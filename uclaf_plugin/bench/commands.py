@@ -292,7 +292,7 @@ def predict(run_dir: Path, texts: list[str], top_k: int) -> list[dict]:
 
 def _run_kind(run_dir: Path) -> str:
     """``"neural"`` or ``"linear"``: the model that ``config.json`` names; its file must be there."""
-    from ..adapters.linear import MODEL_FILE
+    from ..baselines.linear import MODEL_FILE
     from ..pipeline import WEIGHTS_FILE, recorded_model_settings
 
     folder = RunFolder(run_dir)
@@ -320,7 +320,7 @@ def _run_kind(run_dir: Path) -> str:
 
 
 def _load_linear(run_dir: Path):
-    from ..adapters.linear import MODEL_FILE, LinearBaseline
+    from ..baselines.linear import MODEL_FILE, LinearBaseline
 
     try:
         return LinearBaseline.load(run_dir)

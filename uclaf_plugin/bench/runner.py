@@ -204,7 +204,7 @@ def execute(
 def _run_linear(
     spec: RunSpec, data: RunData, folder: RunFolder, propensities, label_counts, *, quiet, command
 ) -> dict:
-    from ..adapters.linear import LinearBaseline
+    from ..baselines.linear import LinearBaseline
 
     folder.start(spec.to_dict(), command)
     model = LinearBaseline(**spec.linear, verbose=0 if quiet else 5)

@@ -5,10 +5,12 @@
   backward pass recomputes each chunk, so memory stays ``O(B·T·chunk·a)`` instead of ``O(B·T·L·a)``.
 - :class:`DotLabelAttentionHead`: CAML / AttentionXML dot-product label attention.
 - :class:`LinearHead`: masked pooling then a linear layer.
+- :class:`XMLCNNHead`: XML-CNN's dynamic max pooling and bottleneck (Liu et al. 2017).
+- :class:`AttentionXMLHead`: AttentionXML's label-wise attention over a shortlist of label clusters (You et al. 2019).
 
-All three are called the same way, ``head(features, mask=None, return_attention=False)``, and return a
+All are called the same way, ``head(features, mask=None, return_attention=False)``, and return a
 :class:`HeadOutput`: ``logits (B, L)`` and ``attention (B, L, T)``, zero on padding, filled only with
-``return_attention=True`` (always ``None`` for :class:`LinearHead`, which has none). ``mask`` is bool or 0/1
+``return_attention=True`` (always ``None`` for :class:`LinearHead` and :class:`XMLCNNHead`, which have none). ``mask`` is bool or 0/1
 numbers; non-zero marks a real token.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .attentionxml import AttentionXMLHead
 from .common import (
     CHUNK_BUDGET_BYTES,
     HeadOutput,
@@ -26,16 +29,19 @@ from .common import (
 from .lan import DEFAULT_SCORING, SCORINGS, LabelAttentionHead
 from .scores import additive_attention_scores, label_token_scores
 from .simple import DotLabelAttentionHead, LinearHead
+from .xmlcnn import XMLCNNHead
 
 __all__ = [
     "CHUNK_BUDGET_BYTES",
     "DEFAULT_SCORING",
     "HEADS",
     "SCORINGS",
+    "AttentionXMLHead",
     "DotLabelAttentionHead",
     "HeadOutput",
     "LabelAttentionHead",
     "LinearHead",
+    "XMLCNNHead",
     "additive_attention_scores",
     "auto_label_chunk_size",
     "build_head",
@@ -44,11 +50,18 @@ __all__ = [
     "masked_softmax",
 ]
 
-HEADS = {"lan": LabelAttentionHead, "dot": DotLabelAttentionHead, "linear": LinearHead}
+HEADS = {
+    "lan": LabelAttentionHead,
+    "dot": DotLabelAttentionHead,
+    "linear": LinearHead,
+    "xmlcnn": XMLCNNHead,
+    "attentionxml": AttentionXMLHead,
+}
 
 
 def build_head(name: str, input_dim: int, num_labels: int, **kwargs) -> nn.Module:
-    """A head by name: ``"lan"`` (LabelAttentionHead), ``"dot"`` (DotLabelAttentionHead) or ``"linear"``."""
+    """A head by name: ``"lan"`` (LabelAttentionHead), ``"dot"`` (DotLabelAttentionHead), ``"linear"``,
+    ``"xmlcnn"`` (XMLCNNHead) or ``"attentionxml"`` (AttentionXMLHead); ``ValueError`` for another name."""
     if name not in HEADS:
         raise ValueError(f"unknown head {name!r}; valid names: {sorted(HEADS)}")
     return HEADS[name](input_dim, num_labels, **kwargs)

@@ -26,10 +26,10 @@ import torch
 from torch import Tensor, nn
 
 from ..contrastive import MomentumContrast
+from ..encoders.attentionxml import AttentionXMLStyle
 from ..heads import LabelAttentionHead
 from ..losses import CACLLoss
 from ..positives import POSITIVES
-from .attentionxml import AttentionXMLStyle
 
 PAD_ID = 0
 

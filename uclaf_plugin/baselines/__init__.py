@@ -1,0 +1,1 @@
+"""Baselines outside the neural model: :mod:`.linear`, TF-IDF with one-vs-rest linear models."""
