@@ -167,7 +167,7 @@ def execute(
     data = cached_data(spec, data_dir)
     propensities = _propensities(data.train[1])
     label_counts = np.asarray(data.train[1].sum(axis=0)).ravel()
-    started = time.perf_counter()
+    started, versions = time.perf_counter(), environment()  # the code that runs: taken before training
     if spec.is_linear:
         outcome = _run_linear(spec, data, folder, propensities, label_counts, quiet=quiet, command=command)
     else:
@@ -195,7 +195,7 @@ def execute(
             "labels": len(data.label_names),
             "unseen_test_labels": data.unseen_test_labels,
         },
-        "environment": environment(),
+        "environment": versions,
     }
     folder.write_metrics(metrics)
     return metrics
