@@ -19,6 +19,7 @@ from .augment import AUGMENTATIONS
 from .batches import pad_batch
 from .constraints import Interval, Options, check_settings
 from .contrastive import KEY_PRECISIONS
+from .encoders import SCRATCH_ENCODERS
 from .encoders.transformer import DEFAULT_ENCODER, TransformerEncoder, load_tokenizer
 from .encoders.wordvectors import (
     WORD_VECTOR_DIM,
@@ -34,7 +35,7 @@ from .heads import DEFAULT_SCORING, masked_mean_pool
 from .metrics import top_k as top_k_indices
 from .model import UCLAF
 
-BASELINE_ENCODERS = ("xmlcnn", "attentionxml")
+BASELINE_ENCODERS = tuple(SCRATCH_ENCODERS)
 WEIGHTS_FILE = "model.safetensors"
 # Model settings added after models and runs were recorded, with the value those had.
 LATER_MODEL_SETTINGS = {"key_precision": "fp32", "embeddings": "wordpiece"}
@@ -319,13 +320,7 @@ def build_encoder(
             kwargs["embedding_weights"] = pretrained_token_embeddings(config.tokenizer_name).clone()
         else:
             kwargs.setdefault("vocab_size", len(tokenizer))
-        if config.encoder == "xmlcnn":
-            from .encoders.xmlcnn import XMLCNN
-
-            return XMLCNN(**kwargs)
-        from .encoders.attentionxml import AttentionXMLStyle
-
-        return AttentionXMLStyle(**kwargs)
+        return SCRATCH_ENCODERS[config.encoder](**kwargs)
     return TransformerEncoder(config.encoder, **kwargs)
 
 

@@ -8,3 +8,12 @@
 
 ``uclaf_plugin.pipeline.build_encoder`` builds one by name from a ``ModelConfig``.
 """
+
+from .attentionxml import AttentionXMLStyle
+from .xmlcnn import XMLCNN
+
+SCRATCH_ENCODERS = {"xmlcnn": XMLCNN, "attentionxml": AttentionXMLStyle}
+"""Encoders trained from scratch over token ids, by name; any other encoder name is a Hugging Face model name or
+path for :class:`~uclaf_plugin.encoders.transformer.TransformerEncoder`."""
+
+__all__ = ["SCRATCH_ENCODERS", "XMLCNN", "AttentionXMLStyle"]
