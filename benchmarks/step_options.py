@@ -21,9 +21,9 @@ import time
 import numpy as np
 import torch
 
-from uclaf_plugin.batches import label_batch, length_grouped_batches
 from uclaf_plugin.bench.spec import build_spec
 from uclaf_plugin.data import load_dataset
+from uclaf_plugin.data.batches import label_batch, length_grouped_batches
 from uclaf_plugin.pipeline import ModelConfig, TextClassifier, pad_batch
 from uclaf_plugin.train import _autocast_dtype, seed_everything
 

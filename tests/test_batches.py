@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from uclaf_plugin.batches import EpochBatches, collate
+from uclaf_plugin.data.batches import EpochBatches, collate
 
 
 def test_collate_pads_masks_and_keeps_label_rows_for_two_texts(tokenizer):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from uclaf_plugin.checkpoint import Checkpoint, TrainProgress
+from uclaf_plugin.train.checkpoint import Checkpoint, TrainProgress
 
 # The keys of checkpoint.pt as the trainer has always written them (recorded and interrupted runs resume from it).
 RECORDED_KEYS = {

@@ -66,7 +66,14 @@ def test_model_config_and_the_cli_refuse_the_same_values(field, value):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("epochs", 0), ("batch_size", 2.5), ("lr", 0.0), ("head_lr", -1e-3), ("warmup_ratio", 1.0), ("patience", 0)],
+    [
+        ("epochs", 0),
+        ("batch_size", 2.5),
+        ("lr", 0.0),
+        ("head_lr", -1e-3),
+        ("warmup_ratio", 1.0),
+        ("patience", 0),
+    ],
 )
 def test_train_config_and_the_cli_refuse_the_same_values(field, value):
     from uclaf_plugin.train import TrainConfig

@@ -55,12 +55,12 @@ LAYER_OF = {
     "uclaf_plugin.contrastive": "contrastive",
     "uclaf_plugin.model": "model",
     "uclaf_plugin.data": "data",
-    "uclaf_plugin.batches": "data",  # token ids and targets -> padded tensor batches, seeded per epoch
+    "uclaf_plugin.data.batches": "data",  # token ids and targets -> padded tensor batches, seeded per epoch
     "uclaf_plugin.train": "training",
     "uclaf_plugin.training": "training",
-    "uclaf_plugin.checkpoint": "training",  # the typed checkpoint, saved and restored in one place
-    "uclaf_plugin.distributed": "training",  # torch.distributed: ranks, devices, DDP, stop agreement, launch
-    "uclaf_plugin.progress_bar": "training",
+    "uclaf_plugin.train.checkpoint": "training",  # the typed checkpoint, saved and restored in one place
+    "uclaf_plugin.train.distributed": "training",  # torch.distributed: ranks, devices, DDP, stop agreement, launch
+    "uclaf_plugin.train.progress_bar": "training",
     "uclaf_plugin.pipeline": "pipeline",
     "uclaf_plugin.text_trainer": "pipeline",  # fits a TextClassifier on texts: tokenises, batches, calls Trainer
     # label-specificity of a TextClassifier's attention: tensor maths plus a helper that pads through pipeline

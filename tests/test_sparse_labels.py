@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from uclaf_plugin import batches as batches_module
+from uclaf_plugin.data import batches as batches_module
 from uclaf_plugin.encoders.xmlcnn import XMLCNN
 from uclaf_plugin.losses import CACLLoss, cacl_loss
 from uclaf_plugin.memory import MultiLabelQueue

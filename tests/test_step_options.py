@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from uclaf_plugin import batches as batches_module
-from uclaf_plugin import train as train_module
-from uclaf_plugin.batches import EpochBatches, length_grouped_batches
+from uclaf_plugin.data import batches as batches_module
 from uclaf_plugin.bench.spec import build_spec
+from uclaf_plugin.data.batches import EpochBatches, length_grouped_batches
 from uclaf_plugin.text_trainer import TextTrainer
 from uclaf_plugin.train import TrainConfig
+from uclaf_plugin.train import loop as train_module
 
 
 def _grouped(seed, num_docs=230, batch_size=4):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from uclaf_plugin.batches import EpochBatches
+from uclaf_plugin.data.batches import EpochBatches
 from uclaf_plugin.model import UCLAFOutput
 from uclaf_plugin.pipeline import ModelConfig, TextClassifier
 from uclaf_plugin.text_trainer import TextTrainer

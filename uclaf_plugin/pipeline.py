@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from .augment import AUGMENTATIONS
-from .batches import pad_batch
 from .constraints import Interval, Options, check_settings
 from .contrastive import KEY_PRECISIONS
+from .data.batches import pad_batch
 from .encoders import SCRATCH_ENCODERS
 from .encoders.transformer import DEFAULT_ENCODER, TransformerEncoder, load_tokenizer
 from .encoders.wordvectors import (

@@ -1,7 +1,7 @@
 """Fit a :class:`~uclaf_plugin.pipeline.TextClassifier` on texts: tokenise, batch, then run the trainer's loop.
 
 ``TextTrainer(classifier, TrainConfig(...), output_dir).fit(train_texts, train_targets, val_texts, val_targets)``
-tokenises the texts once (``TextClassifier.tokenize``), hands :class:`~uclaf_plugin.batches.EpochBatches` to
+tokenises the texts once (``TextClassifier.tokenize``), hands :class:`~uclaf_plugin.data.batches.EpochBatches` to
 :meth:`Trainer.fit <uclaf_plugin.train.Trainer.fit>` with the validation metrics as its ``validate`` and
 ``TextClassifier.save`` as its ``save_model``, and keeps the best epoch's weights in ``classifier``.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .batches import EpochBatches, as_label_matrix
+from .data.batches import EpochBatches, as_label_matrix
 from .metrics import evaluate
 from .pipeline import TextClassifier
 from .train import TrainConfig, Trainer

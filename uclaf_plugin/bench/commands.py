@@ -47,8 +47,8 @@ def run(
     format=None,
 ) -> tuple[dict, Path]:
     """Train (or resume) one run; returns its metrics and folder."""
-    from ..distributed import init_from_environment, launch
     from ..train import TrainingInterrupted
+    from ..train.distributed import init_from_environment, launch
 
     spec = build_spec(
         dataset,

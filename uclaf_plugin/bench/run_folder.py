@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..checkpoint import CHECKPOINT_FILE
 from ..files import read_json, write_json
+from ..train.checkpoint import CHECKPOINT_FILE
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"

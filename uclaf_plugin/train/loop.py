@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .batches import EpochBatches
+from ..constraints import Interval, check_settings
+from ..contrastive import native_cpu_bf16
+from ..data.batches import EpochBatches
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, TrainProgress
-from .constraints import Interval, check_settings
-from .contrastive import native_cpu_bf16
 from .distributed import (
     TrainingInterrupted,
     device_for_rank,

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .sparse_labels import SPARSE_LABELS_FROM, csr_to_torch
+from ..sparse_labels import SPARSE_LABELS_FROM, csr_to_torch
 
 GROUP_BATCHES = 50  # batches per length group, as Hugging Face's LengthGroupedSampler (megabatch_mult)
 
