@@ -172,7 +172,7 @@ def test_every_run_setting_is_an_option_of_each_command_that_runs_models(command
     """One declaration (``RUN_SETTINGS``) gives run, compare, ablate and sweep the same options, with one help text."""
     import typer
 
-    from uclaf_plugin.cli import RUN_SETTINGS
+    from uclaf_plugin.cli_options import RUN_SETTINGS
 
     commands = typer.main.get_command(app).commands
     options = {param.name: param.help for param in commands[command].params}

@@ -74,6 +74,7 @@ LAYER_OF = {
     "uclaf_plugin.export": "integrations",  # ONNX export of a run's inference path
     "uclaf_plugin.bench": "bench",
     "uclaf_plugin.cli": "cli",
+    "uclaf_plugin.cli_options": "cli",  # the CLI's options, declared once
 }
 
 # Known upward imports, each to be removed by the change named beside it. Do not add to this list: fix the import.

@@ -6,13 +6,29 @@ The commands only parse, call :mod:`uclaf_plugin.bench` and print.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from .cli_options import (
+    METHOD_SETTINGS,
+    DataDir,
+    Dataset,
+    Device,
+    Epochs,
+    EvalSplit,
+    Format,
+    LimitTrain,
+    Quiet,
+    Root,
+    Seed,
+    Seeds,
+    TrainSplit,
+    run_settings,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
 data_app = typer.Typer(no_args_is_help=True, help="List, inspect and fetch datasets.")
@@ -21,143 +37,6 @@ app.add_typer(data_app, name="data")
 app.add_typer(plot_app, name="plot")
 console = Console(stderr=True)
 out = Console()
-
-Dataset = Annotated[
-    str,
-    typer.Option("--dataset", "-d", help="Registered name (uclaf-bench data list) or a data file/folder."),
-]
-Epochs = Annotated[int | None, typer.Option(help="Training epochs.")]
-BatchSize = Annotated[int | None, typer.Option(help="Documents per step.")]
-MaxLength = Annotated[int | None, typer.Option(help="Tokens kept per document.")]
-Lr = Annotated[
-    float | None,
-    typer.Option(
-        help="Learning rate of the encoder. compare, ablate and sweep apply it to the pretrained transformer only:"
-        " XML-CNN and AttentionXML keep their own."
-    ),
-]
-Lambda = Annotated[float | None, typer.Option("--lambda", help="Weight λ of the contrastive term.")]
-Temperature = Annotated[float | None, typer.Option(help="Temperature τ of CACL.")]
-Positives = Annotated[str | None, typer.Option(help="per_label, any, all or jaccard.")]
-Augment = Annotated[str | None, typer.Option(help="Key view: dropout, random_mask, span_mask or shuffle.")]
-QueueSize = Annotated[int | None, typer.Option(help="Keys kept in the memory queue.")]
-Encoder = Annotated[
-    str | None, typer.Option(help="minilm, xmlcnn, attentionxml or a Hugging Face model folder.")
-]
-Head = Annotated[str | None, typer.Option(help="lan, linear, dot or xmlcnn.")]
-Contrastive = Annotated[str | None, typer.Option(help="none, per_label, any, all or jaccard.")]
-LabelInit = Annotated[
-    str | None,
-    typer.Option(help="names: start LAN's label vectors from the encoder's embedding of each label's name."),
-]
-KeyPrecision = Annotated[
-    str | None,
-    typer.Option(
-        help="auto (default), fp32 or bf16: bf16 autocast for the momentum key branch, faster on CPUs with native"
-        " bf16; auto picks bf16 on such CPUs and fp32 elsewhere (CUDA included)."
-    ),
-]
-LanScoring = Annotated[
-    str | None,
-    typer.Option(
-        help="LAN's attention score: multiplicative (default; label ⊙ token inside tanh), paper (eq. 2 exactly;"
-        " runs recorded before 2026-12 used it) or per_label_v (a scoring vector per label); see"
-        " LabelAttentionHead."
-    ),
-]
-ShortlistSize = Annotated[
-    int | None,
-    typer.Option(
-        help="LAN attends over each document's top-C labels of a jointly trained proposal scorer (large label"
-        " spaces); default: every label."
-    ),
-]
-Zones = Annotated[
-    str | None,
-    typer.Option(
-        help="eurlex57k: comma-separated document parts among title, header, recitals, main_body"
-        " (default header,recitals,main_body)."
-    ),
-]
-Embeddings = Annotated[
-    str | None,
-    typer.Option(
-        help="xmlcnn/attentionxml input: glove (words, GloVe 6B 50d; the preset), word2vec (words, skip-gram"
-        " fitted on the training split) or wordpiece (MiniLM word pieces and input embeddings)."
-    ),
-]
-Seed = Annotated[int, typer.Option(help="Random seed.")]
-Seeds = Annotated[str, typer.Option(help="Comma-separated seeds; tables show mean ± std.")]
-Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
-TrainSplit = Annotated[
-    str, typer.Option(help="Split to train on (e.g. val where the train text is missing).")
-]
-EvalSplit = Annotated[str, typer.Option(help="Split to report.")]
-LimitTrain = Annotated[int | None, typer.Option(help="Train on a seeded sample of N documents.")]
-DataDir = Annotated[
-    Path | None, typer.Option(help="Data folder (default: $UCLAF_DATA, else ~/.cache/uclaf).")
-]
-Format = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        help="fasttext, tsv or jsonl: the format of a data file/folder (default: told from the files).",
-    ),
-]
-Root = Annotated[Path, typer.Option("--root", help="Folder that holds run folders.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-
-# Every setting of a run, declared once: `run` takes them all, compare/ablate/sweep all but the method-defining ones.
-RUN_SETTINGS = {
-    "epochs": Epochs,
-    "batch_size": BatchSize,
-    "max_length": MaxLength,
-    "lr": Lr,
-    "lambda_": Lambda,
-    "temperature": Temperature,
-    "positives": Positives,
-    "augment": Augment,
-    "queue_size": QueueSize,
-    "encoder": Encoder,
-    "head": Head,
-    "contrastive": Contrastive,
-    "label_init": LabelInit,
-    "key_precision": KeyPrecision,
-    "lan_scoring": LanScoring,
-    "shortlist_size": ShortlistSize,
-    "zones": Zones,
-    "embeddings": Embeddings,
-}
-METHOD_SETTINGS = ("head", "contrastive")  # what --methods chooses in the multi-run commands
-
-
-def run_settings(*, exclude: tuple[str, ...] = ()):
-    """Give a command every option of :data:`RUN_SETTINGS` but ``exclude``, passed to it as ``settings``: a dict of
-    the options given on the command line (``None`` values left out)."""
-
-    def decorate(command):
-        names = [name for name in RUN_SETTINGS if name not in exclude]
-        own = [
-            p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "settings"
-        ]
-        options = [
-            inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=RUN_SETTINGS[name]
-            )
-            for name in names
-        ]
-
-        @functools.wraps(command)
-        def wrapper(*args, **kwargs):
-            settings = _overrides(**{name: kwargs.pop(name) for name in names})
-            return command(*args, settings=settings, **kwargs)
-
-        parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + options
-        wrapper.__signature__ = inspect.Signature(parameters)
-        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-        return wrapper
-
-    return decorate
 
 
 def friendly_errors(command):
@@ -178,10 +57,6 @@ def friendly_errors(command):
             raise typer.Exit(2) from None
 
     return wrapper
-
-
-def _overrides(**values) -> dict:
-    return {name: value for name, value in values.items() if value is not None}
 
 
 def _seeds(text: str) -> list[int]:
@@ -420,7 +295,7 @@ def predict(
 
     Example: uclaf-bench predict --run runs/demo/uclaf --input docs.txt --output preds.jsonl
     """
-    from .bench import commands
+    from .bench import commands, finished_runs
 
     if top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {top_k}")
@@ -429,7 +304,7 @@ def predict(
             raise ValueError("--output streams --input FILE; give --input and no text arguments")
         if batch_size < 1 or window < 1:
             raise ValueError(f"--batch-size and --window must be at least 1, got {batch_size} and {window}")
-        written = commands.predict_file(run_dir, input_file, output, top_k, batch_size, window, quiet)
+        written = finished_runs.predict_file(run_dir, input_file, output, top_k, batch_size, window, quiet)
         console.print(f"wrote {written} predictions to {output}")
         return
     texts = list(texts or [])
@@ -439,7 +314,7 @@ def predict(
         texts += [line.rstrip("\n") for line in input_file.open() if line.strip()]
     if not texts:
         raise ValueError("give texts as arguments or --input FILE")
-    predictions = commands.predict(run_dir, texts, top_k)
+    predictions = finished_runs.predict(run_dir, texts, top_k)
     if as_json:
         for text, record in zip(texts, predictions, strict=True):
             typer.echo(json.dumps({"text": text, **record}))
@@ -466,9 +341,9 @@ def thresholds(
 
     Example: uclaf-bench thresholds --run runs/demo/uclaf --objective macro-F1 --at-least-one
     """
-    from .bench import commands
+    from .bench import finished_runs
 
-    report = commands.retune(run_dir, objective, at_least_one, kind, data_dir)
+    report = finished_runs.retune(run_dir, objective, at_least_one, kind, data_dir)
     for name in ("fixed", "global", "per_label"):
         f1 = report[name]
         out.print(
