@@ -99,8 +99,12 @@ def recorded_runs(dataset: str, method: str) -> list[dict]:
     return [record for record in records if record["folder"].split("/")[1] == method]
 
 
-def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
+def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(tmp_path):
+    """Records are version-1 specs, written before key_precision, embeddings, LAN scoring and group_by_length
+    existed; read as the current version they are the experiments that commands.sh's pinned commands build."""
     from uclaf_plugin.bench.spec import RunSpec
+    from uclaf_plugin.bench.store import finished_run
+    from uclaf_plugin.files import write_json
 
     recorded = recorded_runs("aapd", "uclaf")
     specs = [RunSpec.from_dict(record["spec"]) for record in recorded]
@@ -108,7 +112,7 @@ def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
         "runs recorded before key_precision existed"
     )
     for record, spec in zip(recorded, specs, strict=True):
-        assert record["folder"].endswith(spec.key())
+        assert spec.spec_version == 1
         # commands.sh pins --key-precision fp32 and --lan-scoring paper, what the runs were recorded with
         rebuilt = build_spec(
             spec.dataset,
@@ -121,6 +125,11 @@ def test_a_later_setting_at_its_default_keeps_recorded_runs_hashes():
         )
         assert rebuilt.model["key_precision"] == spec.model.get("key_precision", "fp32")
         assert rebuilt.key() == spec.key()
+        # compare reuses the recorded run folder (its name is a version-1 hash)
+        folder = tmp_path / record["folder"]
+        write_json(folder / "config.json", {"spec": record["spec"], "command": record["command"]})
+        write_json(folder / "metrics.json", record["metrics"])
+        assert finished_run(rebuilt, tmp_path) == folder
     default = build_spec("aapd", "uclaf")
     bf16 = build_spec("aapd", "uclaf", overrides={"key_precision": "bf16"})
     fp32 = build_spec("aapd", "uclaf", overrides={"key_precision": "fp32"})

@@ -7,6 +7,7 @@ resumed, on data that changed since.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -14,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..constraints import Interval, Options, check_settings
 from ..heads import SCORINGS
-from ..pipeline import BASELINE_ENCODERS, LATER_LAN_SETTINGS, LATER_MODEL_SETTINGS, ModelConfig
+from ..pipeline import BASELINE_ENCODERS, ModelConfig, recorded_model_settings
 from ..train import LATER_TRAIN_SETTINGS, TrainConfig
 from .presets import BASELINE_TRAIN, ENCODER_LR, dataset_settings, method_recipe
 
@@ -35,7 +36,10 @@ MODEL_OVERRIDES = {
     "embeddings",
 }
 DATA_OVERRIDES = {"zones"}  # passed to the dataset's loader (eurlex57k's document parts)
-# Spec fields added after runs were recorded: left out of the hash while ``None``.
+SPEC_VERSION = 2
+"""Version 2 specs write every setting down. Version 1 specs (no ``spec_version``: runs recorded before
+2026-12-01) predate some settings; :func:`upgraded` reads them with the value those settings had in their runs."""
+# Spec fields added during version 1; runs without them had None (format detected, no data fingerprint).
 LATER_SPEC_FIELDS = ("format", "data")
 TRAIN_OVERRIDES = {"epochs", "batch_size", "lr", "head_lr", "patience", "monitor", "checkpoint_every"}
 TRAIN_OVERRIDES |= {"group_by_length", "amp"}  # CPU step options (issue 20 part 5); not defaults
@@ -57,36 +61,21 @@ class RunSpec:
     linear: dict | None = None
     format: str | None = None
     data: dict | None = None
+    spec_version: int = SPEC_VERSION
 
     @property
     def is_linear(self) -> bool:
         return self.model is None
 
     def key(self) -> str:
-        """A short hash of everything that changes the result (not the device, nor verbosity).
+        """A short hash of :func:`experiment_identity` (every resolved setting, the data options and the data
+        fingerprint, read as the current spec version), so not of how the settings were spelled, nor the device.
 
-        Settings added after runs were recorded leave the hash out at the value those runs had, so they keep
-        their hash and are still reused: the file ``format`` when detected (``None``), the ``data`` fingerprint
-        when not taken yet (``None``, as in runs recorded before fingerprints existed), and the model settings of
-        :data:`~uclaf_plugin.pipeline.LATER_MODEL_SETTINGS` and :data:`~uclaf_plugin.pipeline.LATER_LAN_SETTINGS`.
+        Two specs of the same experiment have the same key whatever their version, so a run recorded before a
+        setting existed is found again; folders named by version-1 keys are found by their content
+        (:func:`~uclaf_plugin.bench.store.finished_run`).
         """
-        data = asdict(self)
-        for name in LATER_SPEC_FIELDS:
-            if data[name] is None:
-                del data[name]
-        for name, recorded in LATER_MODEL_SETTINGS.items():
-            for settings in (data["model"] or {}, data["overrides"]):
-                if settings.get(name) == recorded:
-                    del settings[name]
-        head_kwargs = (data["model"] or {}).get("head_kwargs", {})
-        for option, argument in HEAD_OPTIONS.items():
-            if argument in LATER_LAN_SETTINGS and head_kwargs.get(argument) == LATER_LAN_SETTINGS[argument]:
-                del head_kwargs[argument]
-                data["overrides"].pop(option, None)
-        for name, recorded in LATER_TRAIN_SETTINGS.items():
-            if data["train"].get(name) == recorded:
-                del data["train"][name]
-        text = json.dumps(data, sort_keys=True, default=str)
+        text = json.dumps(experiment_identity(asdict(self)), sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
     def command(self) -> str:
@@ -110,7 +99,8 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSpec:
-        return cls(**data)
+        """A saved spec; one without ``spec_version`` is version 1 (written before versions existed)."""
+        return cls(**{"spec_version": 1, **data})
 
 
 def override_options(overrides: dict) -> list[str]:
@@ -127,11 +117,38 @@ def with_data(spec: RunSpec, fingerprint: dict) -> RunSpec:
     return dataclasses.replace(spec, data=dict(fingerprint))
 
 
+def upgraded(spec: dict) -> dict:
+    """A saved spec as a current one: a version-1 spec gets, for each setting added since it was written, the
+    value that setting had in its run (:data:`LATER_SPEC_FIELDS`, the model's
+    :func:`~uclaf_plugin.pipeline.recorded_model_settings`, :data:`~uclaf_plugin.train.LATER_TRAIN_SETTINGS`).
+    A current spec is returned as it is."""
+    if spec.get("spec_version", 1) >= SPEC_VERSION:
+        return spec
+    spec = {**{name: None for name in LATER_SPEC_FIELDS}, **copy.deepcopy(spec), "spec_version": SPEC_VERSION}
+    if spec.get("model") is not None:
+        spec["model"] = recorded_model_settings(spec["model"])
+        spec["train"] = {**LATER_TRAIN_SETTINGS, **spec.get("train", {})}
+    return spec
+
+
+def experiment_identity(spec: dict) -> dict:
+    """What decides a run's result: the spec read as the current version (:func:`upgraded`), with the data
+    options it was given (``--zones``) but not the rest of ``overrides``, which only say how the resolved
+    settings were spelled (``--max-length 128`` where 128 is the default changes nothing)."""
+    current = upgraded({"spec_version": 1, **spec})
+    data_options = {name: value for name, value in current["overrides"].items() if name in DATA_OVERRIDES}
+    return {
+        **{name: value for name, value in current.items() if name != "overrides"},
+        "data_options": data_options,
+    }
+
+
 def spec_differences(saved: dict, spec: RunSpec) -> list[str]:
-    """The fields in which a saved spec (``config.json``'s ``spec``) differs from ``spec``, ``data`` first."""
-    wanted = spec.to_dict()
+    """The fields in which a saved spec (``config.json``'s ``spec``) differs from ``spec``, ``data`` first; both
+    are compared as :func:`experiment_identity` reads them."""
+    saved, wanted = experiment_identity(saved), experiment_identity(spec.to_dict())
     names = sorted(set(saved) | set(wanted), key=lambda name: (name != "data", name))
-    return [name for name in names if name != "overrides" and saved.get(name) != wanted.get(name)]
+    return [name for name in names if saved.get(name) != wanted.get(name)]
 
 
 def build_spec(

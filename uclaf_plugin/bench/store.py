@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..data import DATASETS
 from .run_folder import METRICS_FILE, RunFolder
-from .spec import LATER_SPEC_FIELDS, RunSpec
+from .spec import RunSpec, experiment_identity
 
 DEFAULT_ROOT = Path("runs")
 
@@ -23,8 +23,9 @@ def default_run_dir(spec: RunSpec, root: str | Path = DEFAULT_ROOT) -> Path:
 def finished_run(spec: RunSpec, root: str | Path = DEFAULT_ROOT) -> Path | None:
     """The folder of a finished run of the same experiment as ``spec`` under ``root``, if there is one.
 
-    The same experiment means the same resolved settings, however the overrides were written: a run recorded
-    with ``--max-length 128``, where 128 is the default, is the run without it (its folder hash differs); and the
+    The same experiment means the same resolved settings, however the overrides were written (a run recorded
+    with ``--max-length 128``, where 128 is the default, is the run without it) and whatever the spec's version
+    (a version-1 spec is read with the values its run had for later settings, :func:`~.spec.upgraded`); and the
     same data: a ``spec`` with a data fingerprint matches runs that read data with the same fingerprint, or, for a
     registered dataset, runs recorded before fingerprints existed whose train/val/test sizes and label count match
     (or that record no sizes).
@@ -42,13 +43,8 @@ def finished_run(spec: RunSpec, root: str | Path = DEFAULT_ROOT) -> Path | None:
 
 
 def _experiment(spec: dict) -> dict:
-    """What decides a run's result, besides the data: the spec less the overrides (the resolved settings hold
-    them), the data fingerprint and, when detected, the file format."""
-    return {
-        name: value
-        for name, value in spec.items()
-        if name not in ("overrides", "data") and not (name in LATER_SPEC_FIELDS and value is None)
-    }
+    """:func:`~.spec.experiment_identity` less the data fingerprint, which :func:`_same_data` compares."""
+    return {name: value for name, value in experiment_identity(spec).items() if name != "data"}
 
 
 def _same_data(saved: dict, spec: RunSpec, folder: RunFolder) -> bool:

@@ -41,7 +41,7 @@ from .distributed import (
 )
 from .progress_bar import ProgressBar
 
-# Training settings added after runs were recorded, with the value those runs had (run hashes leave them out there).
+# Training settings added after runs were recorded, with the value those runs had (bench.spec.upgraded reads them).
 LATER_TRAIN_SETTINGS = {"group_by_length": False}
 LOG_FILE = "train_log.jsonl"
 
