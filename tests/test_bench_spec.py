@@ -92,21 +92,24 @@ def recorded_runs(dataset: str, method: str) -> list[dict]:
     from uclaf_plugin.bench.records import read_records
 
     results = Path(__file__).parents[1] / "docs/results"
-    records = [
-        *read_records(results / f"records/{dataset}.jsonl"),
-        *read_records(results / f"gpu/records/{dataset}.jsonl"),
-    ]
+    files = [results / f"records/{dataset}.jsonl", results / f"gpu/records/{dataset}.jsonl"]
+    records = [record for path in files if path.is_file() for record in read_records(path)]
     return [record for record in records if record["folder"].split("/")[1] == method]
 
 
-def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(tmp_path):
+@pytest.mark.parametrize(
+    ("dataset", "pins"),
+    [("aapd", {}), ("goemotions", {"temperature": 0.1}), ("reuters", {"temperature": 0.1})],
+)
+def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(tmp_path, dataset, pins):
     """Records are version-1 specs, written before key_precision, embeddings, LAN scoring and group_by_length
-    existed; read as the current version they are the experiments that commands.sh's pinned commands build."""
+    existed, and (GoEmotions, Reuters) while τ's default was 0.1; read as the current version they are the
+    experiments that commands.sh's pinned commands build."""
     from uclaf_plugin.bench.spec import RunSpec
     from uclaf_plugin.bench.store import finished_run
     from uclaf_plugin.files import write_json
 
-    recorded = recorded_runs("aapd", "uclaf")
+    recorded = recorded_runs(dataset, "uclaf")
     specs = [RunSpec.from_dict(record["spec"]) for record in recorded]
     assert any("key_precision" not in spec.model for spec in specs), (
         "runs recorded before key_precision existed"
@@ -121,7 +124,8 @@ def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(t
             train_split=spec.train_split,
             eval_split=spec.eval_split,
             limit_train=spec.limit_train,
-            overrides={"key_precision": "fp32", "lan_scoring": "paper", **spec.overrides},
+            overrides={"key_precision": "fp32", "lan_scoring": "paper", **pins, **spec.overrides},
+            format=spec.format,
         )
         assert rebuilt.model["key_precision"] == spec.model.get("key_precision", "fp32")
         assert rebuilt.key() == spec.key()
@@ -130,6 +134,9 @@ def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(t
         write_json(folder / "config.json", {"spec": record["spec"], "command": record["command"]})
         write_json(folder / "metrics.json", record["metrics"])
         assert finished_run(rebuilt, tmp_path) == folder
+
+
+def test_key_precision_is_part_of_the_experiment():
     default = build_spec("aapd", "uclaf")
     bf16 = build_spec("aapd", "uclaf", overrides={"key_precision": "bf16"})
     fp32 = build_spec("aapd", "uclaf", overrides={"key_precision": "fp32"})

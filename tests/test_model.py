@@ -136,6 +136,7 @@ def test_training_equals_the_hand_written_moco_loop(tokenizer, easy_corpus):
         "linear",
         queue_size=0,
         key_precision="fp32",  # the hand-written keys are fp32
+        temperature=0.1,  # the hand-written CACLLoss's
     )
     model.momentum_contrast.momentum, model.lambda_ = 0.5, 0.3
     reference = copy.deepcopy(model)  # its branch's modules, driven by hand below

@@ -281,7 +281,7 @@ def cacl_loss(
             the labels present, not ``L``) or ``(B,)`` integer class ids.
         ref_emb, ref_labels: references ``(N, d)`` and their labels (dense or sparse); ``None`` compares the
             batch with itself.
-        temperature: τ > 0.
+        temperature: τ > 0 (default 0.1, SupCon's; ``UCLAF`` and the CLI default to 1, see ``docs/RESULTS.md``).
         positives: a name in :data:`uclaf_plugin.positives.POSITIVES`
             (``per_label``, ``any``, ``all``, ``jaccard``).
         label_reduction: ``"sum"`` or ``"mean"`` over an anchor's labels (``per_label`` only).

@@ -67,7 +67,8 @@ class UCLAF(nn.Module):
         contrastive: ``None`` (plain BCE) or the name of a positive definition of CACL: ``"per_label"``, ``"any"``,
             ``"all"``, ``"jaccard"`` or one added with :func:`~uclaf_plugin.positives.register_positive`.
         lambda_: weight of the contrastive term.
-        temperature: τ of CACL.
+        temperature: τ of CACL (default 1; the paper uses 5 on AAPD and 3 on EURLex; 0.1, SupCon's, ranked
+            last in our sweeps on AAPD and GoEmotions, docs/RESULTS.md).
         queue_size: keys kept from earlier batches (0 disables the queue).
         momentum: EMA coefficient of the key encoder, which takes its step inside each training ``forward``.
         projection_dim: size of the contrastive embedding.
@@ -87,7 +88,7 @@ class UCLAF(nn.Module):
         head: str | nn.Module = "lan",
         contrastive: str | None = "per_label",
         lambda_: float = 0.5,
-        temperature: float = 0.1,
+        temperature: float = 1.0,
         queue_size: int = 512,
         momentum: float = 0.999,
         projection_dim: int = 128,

@@ -72,7 +72,7 @@ class ModelConfig:
     head: str = "lan"
     contrastive: str | None = "per_label"
     lambda_: float = 0.5
-    temperature: float = 0.1
+    temperature: float = 1.0  # τ = 0.1 (SupCon's) ranked last on AAPD and GoEmotions; docs/RESULTS.md
     queue_size: int = 512
     momentum: float = 0.999
     projection_dim: int = 128

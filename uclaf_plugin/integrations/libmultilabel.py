@@ -114,7 +114,7 @@ class UCLAFNetwork(LANNetwork):
         num_classes: int,
         contrastive: str = "per_label",
         lambda_: float = 0.5,
-        temperature: float = 0.1,
+        temperature: float = 1.0,
         queue_size: int = 512,
         momentum: float = 0.999,
         projection_dim: int = 128,

@@ -55,7 +55,7 @@ class UCLAFClassifier(MLClassifierBase):
         head: str = "lan",
         contrastive: str | None = "per_label",
         lambda_: float = 0.5,
-        temperature: float = 0.1,
+        temperature: float = 1.0,
         queue_size: int = 512,
         epochs: int = 3,
         batch_size: int = 16,
