@@ -105,7 +105,7 @@ def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(t
     """Records are version-1 specs, written before key_precision, embeddings, LAN scoring and group_by_length
     existed, and (GoEmotions, Reuters) while τ's default was 0.1; read as the current version they are the
     experiments that commands.sh's pinned commands build."""
-    from uclaf_plugin.bench.spec import RunSpec
+    from uclaf_plugin.bench.spec import RunSpec, with_data
     from uclaf_plugin.bench.store import finished_run
     from uclaf_plugin.files import write_json
 
@@ -128,6 +128,8 @@ def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(t
             format=spec.format,
         )
         assert rebuilt.model["key_precision"] == spec.model.get("key_precision", "fp32")
+        if spec.data is not None:  # the run fingerprinted the data it read; a run started today would as well
+            rebuilt = with_data(rebuilt, spec.data)
         assert rebuilt.key() == spec.key()
         # compare reuses the recorded run folder (its name is a version-1 hash)
         folder = tmp_path / record["folder"]
