@@ -75,6 +75,7 @@ LAYER_OF = {
     "uclaf_plugin.bench": "bench",
     "uclaf_plugin.cli": "cli",
     "uclaf_plugin.cli_options": "cli",  # the CLI's options, declared once
+    "uclaf_plugin.cli_subcommands": "cli",  # the data and plot sub-commands
 }
 
 # Known upward imports, each to be removed by the change named beside it. Do not add to this list: fix the import.

@@ -5,13 +5,11 @@ The commands only parse, call :mod:`uclaf_plugin.bench` and print.
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from .cli_options import (
     METHOD_SETTINGS,
@@ -27,36 +25,16 @@ from .cli_options import (
     Seed,
     Seeds,
     TrainSplit,
+    console,
+    friendly_errors,
+    out,
     run_settings,
 )
+from .cli_subcommands import data_app, plot_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
-data_app = typer.Typer(no_args_is_help=True, help="List, inspect and fetch datasets.")
-plot_app = typer.Typer(no_args_is_help=True, help="Figures from a finished run.")
 app.add_typer(data_app, name="data")
 app.add_typer(plot_app, name="plot")
-console = Console(stderr=True)
-out = Console()
-
-
-def friendly_errors(command):
-    """Turn the library's ValueError / FileNotFoundError into a one-line message and a non-zero exit."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from .bench.commands import RunInterrupted
-
-        try:
-            return command(*args, **kwargs)
-        except RunInterrupted as stop:
-            console.print(f"[yellow]Interrupted.[/] Checkpoint: {stop.checkpoint}")
-            console.print(f"Resume with: [bold]{stop.resume_command}[/]")
-            raise typer.Exit(130) from None
-        except (ValueError, FileNotFoundError) as error:
-            console.print(f"[red]error:[/] {error}")
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _seeds(text: str) -> list[int]:
@@ -432,83 +410,6 @@ def report(
 
         atomic_write(output, lambda temp: Path(temp).write_text(markdown))
     typer.echo(markdown)
-
-
-@plot_app.command("attention")
-@friendly_errors
-def plot_attention(
-    run_dir: Annotated[
-        Path, typer.Option("--run", help="A finished run folder with a label-attention head.")
-    ],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG path.")] = None,
-    docs: Annotated[int, typer.Option(help="Test documents to draw.")] = 3,
-    top_labels: Annotated[int, typer.Option(help="Highest-scoring labels drawn per document.")] = 4,
-    data_dir: DataDir = None,
-):
-    """Label × word attention heatmaps of each document's top labels, for a few test documents (Figure 3).
-
-    Example: uclaf-bench plot attention --run runs/demo/uclaf
-    """
-    from .bench import plots
-
-    console.print(f"wrote {plots.attention_figure(run_dir, output, docs, data_dir, top_labels)}")
-
-
-@plot_app.command("prototypes")
-@friendly_errors
-def plot_prototypes(
-    run_dir: Annotated[Path, typer.Option("--run", help="A finished neural run folder.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG path.")] = None,
-    data_dir: DataDir = None,
-):
-    """t-SNE of the label prototypes, the mean document embedding of each label (Figure 4).
-
-    Example: uclaf-bench plot prototypes --run runs/demo/uclaf
-    """
-    from .bench import plots
-
-    console.print(f"wrote {plots.prototype_figure(run_dir, output, data_dir)}")
-
-
-@data_app.command("list")
-def data_list():
-    """The registered datasets."""
-    from .bench import commands
-
-    out.print(commands.dataset_list_table())
-
-
-@data_app.command("stats")
-@friendly_errors
-def data_stats(
-    name: Annotated[str, typer.Argument(help="Dataset name or path.")],
-    data_dir: DataDir = None,
-    format: Format = None,
-):
-    """Documents, labels, labels and words per document, the most frequent labels.
-
-    Example: uclaf-bench data stats reuters
-    """
-    from .bench import commands
-
-    out.print(commands.dataset_stats_table(name, data_dir, format))
-
-
-@data_app.command("fetch")
-@friendly_errors
-def data_fetch(
-    name: Annotated[str, typer.Argument(help="Dataset name.")],
-    dest: Annotated[
-        Path | None, typer.Option(help="Data folder (default: $UCLAF_DATA, else ~/.cache/uclaf).")
-    ] = None,
-):
-    """Download and unpack a public dataset archive (needs internet).
-
-    Example: uclaf-bench data fetch reuters
-    """
-    from .data import fetch
-
-    console.print(f"unpacked into {fetch(name, dest)}")
 
 
 def main() -> None:

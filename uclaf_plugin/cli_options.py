@@ -1,5 +1,6 @@
 """The options of ``uclaf-bench``, declared once: their types and help texts, and every run setting
-(:data:`RUN_SETTINGS`) that :func:`run_settings` gives to ``run``, ``compare``, ``ablate`` and ``sweep``."""
+(:data:`RUN_SETTINGS`) that :func:`run_settings` gives to ``run``, ``compare``, ``ablate`` and ``sweep``; and the
+plumbing every command shares: the two consoles and :func:`friendly_errors`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 Dataset = Annotated[
     str,
@@ -150,3 +152,27 @@ def run_settings(*, exclude: tuple[str, ...] = ()):
 
 def _overrides(**values) -> dict:
     return {name: value for name, value in values.items() if value is not None}
+
+
+console = Console(stderr=True)
+out = Console()
+
+
+def friendly_errors(command):
+    """Turn the library's ValueError / FileNotFoundError into a one-line message and a non-zero exit."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from .bench.commands import RunInterrupted
+
+        try:
+            return command(*args, **kwargs)
+        except RunInterrupted as stop:
+            console.print(f"[yellow]Interrupted.[/] Checkpoint: {stop.checkpoint}")
+            console.print(f"Resume with: [bold]{stop.resume_command}[/]")
+            raise typer.Exit(130) from None
+        except (ValueError, FileNotFoundError) as error:
+            console.print(f"[red]error:[/] {error}")
+            raise typer.Exit(2) from None
+
+    return wrapper

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .augment import AUGMENTATIONS, make_view
+from .constraints import Options, check_settings
 from .contrastive import KEY_PRECISIONS, MomentumContrast, ProjectionHead, resolve_key_precision
 from .heads import build_head
 from .losses import CACLLoss
@@ -104,8 +105,10 @@ class UCLAF(nn.Module):
                 f"contrastive={contrastive!r} is not a registered positive definition; choose one of "
                 f"{sorted(POSITIVES)} or add yours with uclaf_plugin.positives.register_positive"
             )
-        _check_choice("augment", augment, tuple(AUGMENTATIONS))
-        _check_choice("key_precision", key_precision, KEY_PRECISIONS)
+        check_settings(
+            {"augment": augment, "key_precision": key_precision},
+            {"augment": [Options(tuple(AUGMENTATIONS))], "key_precision": [Options(KEY_PRECISIONS)]},
+        )
         if augment in ("random_mask", "span_mask") and mask_token_id is None:
             raise ValueError(f"augment={augment!r} needs mask_token_id (the tokenizer's mask token)")
         self.encoder = encoder
@@ -191,7 +194,7 @@ class UCLAF(nn.Module):
 
     @key_precision.setter
     def key_precision(self, value: str) -> None:
-        _check_choice("key_precision", value, KEY_PRECISIONS)
+        check_settings({"key_precision": value}, {"key_precision": [Options(KEY_PRECISIONS)]})
         self._key_precision = value
         if self.momentum_contrast is not None:
             self.momentum_contrast.key_precision = value
@@ -211,9 +214,3 @@ def _rename_legacy_branch_keys(state_dict, prefix, *args) -> None:
                 renamed = True
     if renamed:
         state_dict.setdefault(prefix + "momentum_contrast.keys_synced", torch.ones((), dtype=torch.bool))
-
-
-def _check_choice(argument: str, value, valid: tuple) -> None:
-    if value not in valid:
-        names = ", ".join(repr(v) for v in valid)
-        raise ValueError(f"{argument}={value!r} is not valid; choose one of {names}")

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from .constraints import Options, check_settings
 from .files import read_json, write_json
 
 THRESHOLDS_FILE = "thresholds.json"
@@ -53,7 +54,8 @@ class Thresholds:
 
     def vector(self, kind: str | None = None) -> np.ndarray:
         """The ``(L,)`` thresholds of ``kind`` (default: ``self.kind``)."""
-        kind = _check_choice("kind", kind or self.kind, KINDS)
+        kind = kind or self.kind
+        check_settings({"kind": kind}, {"kind": [Options(KINDS)]})
         if kind == "global":
             return np.full(len(self.per_label), self.global_threshold)
         return np.asarray(self.per_label, dtype=np.float64)
@@ -140,8 +142,9 @@ def tune_thresholds(
 
     Raises ValueError for an unknown ``objective``/``kind``, mismatched shapes or no document with a true label.
     """
-    _check_choice("objective", objective, OBJECTIVES)
-    _check_choice("kind", kind, KINDS)
+    check_settings(
+        {"objective": objective, "kind": kind}, {"objective": [Options(OBJECTIVES)], "kind": [Options(KINDS)]}
+    )
     if min_positives < 1:
         raise ValueError(f"min_positives must be at least 1, got {min_positives}")
     scores = np.asarray(scores)
@@ -285,9 +288,3 @@ def _f1(tp, predicted_plus_actual):
         out=np.zeros_like(denominator),
         where=denominator > 0,
     )
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
