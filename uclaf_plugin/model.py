@@ -29,6 +29,9 @@ LEGACY_BRANCH_KEYS = {
 }
 
 
+_CHOICES = {"augment": [Options(tuple(AUGMENTATIONS))], "key_precision": [Options(KEY_PRECISIONS)]}
+
+
 @dataclass(frozen=True)
 class UCLAFOutput:
     """What :meth:`UCLAF.forward` returns, with or without labels.
@@ -105,10 +108,7 @@ class UCLAF(nn.Module):
                 f"contrastive={contrastive!r} is not a registered positive definition; choose one of "
                 f"{sorted(POSITIVES)} or add yours with uclaf_plugin.positives.register_positive"
             )
-        check_settings(
-            {"augment": augment, "key_precision": key_precision},
-            {"augment": [Options(tuple(AUGMENTATIONS))], "key_precision": [Options(KEY_PRECISIONS)]},
-        )
+        check_settings({"augment": augment, "key_precision": key_precision}, _CHOICES)
         if augment in ("random_mask", "span_mask") and mask_token_id is None:
             raise ValueError(f"augment={augment!r} needs mask_token_id (the tokenizer's mask token)")
         self.encoder = encoder
@@ -194,7 +194,7 @@ class UCLAF(nn.Module):
 
     @key_precision.setter
     def key_precision(self, value: str) -> None:
-        check_settings({"key_precision": value}, {"key_precision": [Options(KEY_PRECISIONS)]})
+        check_settings({"key_precision": value}, _CHOICES)
         self._key_precision = value
         if self.momentum_contrast is not None:
             self.momentum_contrast.key_precision = value

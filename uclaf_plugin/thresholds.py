@@ -36,6 +36,9 @@ MAX_SWEEPS = 20
 EXACT_CANDIDATES_UP_TO = 1_000_000  # global search over every distinct score up to this many scores
 
 
+_CHOICES = {"objective": [Options(OBJECTIVES)], "kind": [Options(KINDS)]}
+
+
 @dataclass
 class Thresholds:
     """Tuned thresholds for ``L`` labels and the rule that turns scores into label sets.
@@ -55,7 +58,7 @@ class Thresholds:
     def vector(self, kind: str | None = None) -> np.ndarray:
         """The ``(L,)`` thresholds of ``kind`` (default: ``self.kind``)."""
         kind = kind or self.kind
-        check_settings({"kind": kind}, {"kind": [Options(KINDS)]})
+        check_settings({"kind": kind}, _CHOICES)
         if kind == "global":
             return np.full(len(self.per_label), self.global_threshold)
         return np.asarray(self.per_label, dtype=np.float64)
@@ -142,9 +145,7 @@ def tune_thresholds(
 
     Raises ValueError for an unknown ``objective``/``kind``, mismatched shapes or no document with a true label.
     """
-    check_settings(
-        {"objective": objective, "kind": kind}, {"objective": [Options(OBJECTIVES)], "kind": [Options(KINDS)]}
-    )
+    check_settings({"objective": objective, "kind": kind}, _CHOICES)
     if min_positives < 1:
         raise ValueError(f"min_positives must be at least 1, got {min_positives}")
     scores = np.asarray(scores)
