@@ -191,6 +191,25 @@ def test_label_token_scores_gradcheck_and_formula(interaction, per_label):
         assert torch.autograd.gradcheck(scores, (tokens, labels, v))
 
 
+@pytest.mark.parametrize("interaction", ["add", "mul"])
+@pytest.mark.parametrize("per_label", [False, True])
+def test_batched_label_token_scores_equal_one_call_per_document(interaction, per_label):
+    """Each document its own labels (a shortlist): the batched call equals a 2-D call per document."""
+    tokens = torch.randn(3, 6, 4, dtype=torch.float64, requires_grad=True)
+    labels = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(*((3, 5, 4) if per_label else (4,)), dtype=torch.float64, requires_grad=True)
+    expected = torch.stack(
+        [
+            label_token_scores(tokens[b], labels[b], v[b] if per_label else v, 2, interaction)
+            for b in range(3)
+        ]
+    )
+    for chunk in (1, 2, 5):
+        scores = functools.partial(label_token_scores, chunk_size=chunk, interaction=interaction)
+        torch.testing.assert_close(scores(tokens, labels, v), expected, rtol=1e-12, atol=1e-12)
+        assert torch.autograd.gradcheck(scores, (tokens, labels, v))
+
+
 def test_additive_scores_do_not_store_the_tanh_tensor_for_backward():
     tokens, labels, v = torch.randn(64, 16, requires_grad=True), torch.randn(40, 16), torch.randn(16)
     saved = []
@@ -342,6 +361,7 @@ def test_wrong_shapes_raise_value_error_naming_the_argument(name, call, word):
         (lambda: LabelAttentionHead(D, L, label_chunk_size=0), "label_chunk_size"),
         (lambda: LabelAttentionHead(D, L, scoring="cosine"), "scoring"),
         (lambda: label_token_scores(torch.randn(3, 4), torch.randn(2, 4), torch.randn(3, 4)), "v"),
+        (lambda: label_token_scores(torch.randn(2, 3, 4), torch.randn(3, 2, 4), torch.randn(4)), "share a"),
         (
             lambda: label_token_scores(torch.randn(3, 4), torch.randn(2, 4), torch.randn(4), None, "cat"),
             "interaction",

@@ -204,20 +204,13 @@ class LabelAttentionHead(nn.Module):
         return candidate_loss + multi_hot_bce(proposal, targets)
 
     def _candidate_logits(self, features: Tensor, mask: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor]:
-        """LAN logits and attention ``(B, C[, T])`` of each document's ``candidates (B, C)``, one document at
-        a time (each has its own labels)."""
-        interaction = SCORINGS[self.scoring][0]
+        """LAN logits and attention ``(B, C[, T])`` of each document's ``candidates (B, C)``, every document in
+        one batched pass (padding tokens are scored, then masked out of the softmax)."""
         tokens = self.token_proj(features)  # (B, T, a)
         labels = self.label_proj(self.label_embedding[candidates]).to(tokens.dtype)  # (B, C, a)
-        scores = tokens.new_zeros(*candidates.shape, features.shape[1])
-        for row in range(features.shape[0]):
-            real = mask[row]
-            if real.any():
-                v = self.scoring_vectors(candidates[row]).to(tokens.dtype)
-                chunk = self.label_chunk_size
-                scores[row][:, real] = label_token_scores(
-                    tokens[row][real], labels[row], v, chunk, interaction
-                )
+        v = self.scoring_vectors(candidates).to(tokens.dtype)  # (a,) or (B, C, a)
+        interaction = SCORINGS[self.scoring][0]
+        scores = label_token_scores(tokens, labels, v, self.label_chunk_size, interaction)
         attention = masked_softmax(scores, mask).to(features.dtype)
         return self._classify(torch.bmm(attention, features), candidates), attention
 
