@@ -172,3 +172,24 @@ def test_zones_reach_the_spec_of_linear_and_neural_runs_and_change_the_hash():
     assert titled.overrides == {"zones": "title"} and titled.key() != plain.key()
     assert "--zones title" in titled.command()
     assert build_spec("eurlex57k", "xmlcnn", overrides={"zones": "title"}).overrides == {"zones": "title"}
+
+
+def test_step_options_are_flags_that_reach_the_train_settings_and_the_command_line():
+    """--group-by-length/--amp (issue 20's CPU step options) are opt-in flags; the recorded command repeats them."""
+    import shlex
+
+    from typer.main import get_command
+
+    from uclaf_plugin.cli import app
+
+    plain = build_spec("aapd", "uclaf")
+    flagged = build_spec("aapd", "uclaf", overrides={"group_by_length": True, "amp": False})
+    assert (plain.train.get("group_by_length", False), plain.train.get("amp")) == (False, None)
+    assert (flagged.train["group_by_length"], flagged.train["amp"]) == (True, False)
+    assert flagged.key() != plain.key()
+    command = flagged.command()
+    assert "--group-by-length --no-amp" in command
+    run = get_command(app).commands["run"]
+    parsed = run.make_context("run", shlex.split(command)[2:]).params
+    assert (parsed["group_by_length"], parsed["amp"]) == (True, False)
+    assert run.make_context("run", ["--dataset", "aapd", "--method", "uclaf"]).params["amp"] is None

@@ -76,6 +76,22 @@ Embeddings = Annotated[
         " fitted on the training split) or wordpiece (MiniLM word pieces and input embeddings)."
     ),
 ]
+GroupByLength = Annotated[
+    bool | None,
+    typer.Option(
+        "--group-by-length/--no-group-by-length",
+        help="Batches of documents of similar length (order still seeded): less padding, faster on long"
+        " documents; not a default (docs/results/perf_step_options.md).",
+    ),
+]
+Amp = Annotated[
+    bool | None,
+    typer.Option(
+        "--amp/--no-amp",
+        help="bf16 autocast over the whole training step; default: on CUDA only. --amp also on CPUs with native"
+        " bf16 (docs/results/perf_step_options.md).",
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Seeds = Annotated[str, typer.Option(help="Comma-separated seeds; tables show mean ± std.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
@@ -117,6 +133,8 @@ RUN_SETTINGS = {
     "shortlist_size": ShortlistSize,
     "zones": Zones,
     "embeddings": Embeddings,
+    "group_by_length": GroupByLength,
+    "amp": Amp,
 }
 METHOD_SETTINGS = ("head", "contrastive")  # what --methods chooses in the multi-run commands
 

@@ -104,11 +104,15 @@ class RunSpec:
 
 
 def override_options(overrides: dict) -> list[str]:
-    """Command-line options that give ``overrides`` (``lambda_`` -> ``--lambda``, ``None`` -> ``none``)."""
+    """Command-line options that give ``overrides`` (``lambda_`` -> ``--lambda``, ``None`` -> ``none``, a flag
+    ``True``/``False`` -> ``--amp``/``--no-amp``)."""
     options = []
     for name, value in overrides.items():
         option = "lambda" if name == "lambda_" else name.replace("_", "-")
-        options.append(f"--{option} {'none' if value is None else value}")
+        if isinstance(value, bool):
+            options.append(f"--{option}" if value else f"--no-{option}")
+        else:
+            options.append(f"--{option} {'none' if value is None else value}")
     return options
 
 
