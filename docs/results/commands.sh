@@ -3,7 +3,7 @@
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
 #   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu goemotions goemotions-seeds goemotions-tau reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
-#           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
+#           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-shortlist gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export UCLAF_DATA="${UCLAF_DATA:-$(cd .. && pwd)/shared/data}"
@@ -169,6 +169,10 @@ stage_gpu_sweep() {  # Figure 5's τ at the paper's settings over 3 seeds (τ 5 
 stage_gpu_benchmarks() {
   $PYTHON benchmarks/train_throughput.py --device cuda
   $PYTHON benchmarks/label_attention.py --device cuda
+}
+
+stage_gpu_shortlist() {  # issue 20: the batched shortlist pass on the GPU (target <= 1.3x the dot head; 1.72x before)
+  $PYTHON benchmarks/shortlist_attention.py --device cuda --scoring multiplicative
 }
 
 stage_gpu_throughput_b64() {  # the same step benchmark at a batch that fills the GPU better
