@@ -132,3 +132,17 @@ def test_uclaf_trains_a_shortlisted_head_through_its_own_loss():
     torch.testing.assert_close(loss, model.head.loss(features, feature_mask, labels))
     loss.backward()
     assert model.head.proposal.weight.grad.abs().sum() > 0 and model.encoder.embedding.weight.grad is not None
+
+
+def test_a_shortlist_with_label_names_writes_down_its_text_proposal_and_older_ones_read_as_random():
+    shortlisted = {"shortlist_size": 64}
+    names = build_spec("eurlex57k", "uclaf", overrides={"label_init": "names", **shortlisted})
+    assert names.model["head_kwargs"]["proposal_init"] == "label_init"
+    for overrides in (shortlisted, {"label_init": "names"}):  # without both, the setting does not apply
+        assert "proposal_init" not in build_spec("eurlex57k", "uclaf", overrides=overrides).model["head_kwargs"]
+    # a spec written before the setting existed (the H200 EURLEX57K run) is what its run was: a random start
+    written = {name: value for name, value in names.to_dict().items() if name != "spec_version"}
+    del written["model"]["head_kwargs"]["proposal_init"]
+    recorded = RunSpec.from_dict(written)
+    assert recorded.key() != names.key()
+    assert ModelConfig.from_dict(recorded.model).head_kwargs["proposal_init"] == "random"

@@ -127,3 +127,48 @@ def test_shortlisted_loss_gradcheck():
 def test_bad_shortlist_size_raises():
     with pytest.raises(ValueError, match="shortlist_size"):
         LabelAttentionHead(D, L, shortlist_size=0)
+
+
+def text_head(proposal_init="label_init", size=1):
+    torch.manual_seed(2)
+    text = torch.randn(L, D, dtype=torch.float64)
+    head = LabelAttentionHead(D, L, attention_dim=16, shortlist_size=size, label_init=text, proposal_init=proposal_init)
+    return head.double().eval(), text
+
+
+def test_the_proposal_starts_along_the_label_text_so_each_label_text_proposes_itself():
+    head, text = text_head()
+    rows = head.proposal.weight.detach()
+    torch.testing.assert_close(F.cosine_similarity(rows, text, dim=1), torch.ones(L, dtype=torch.float64))
+    assert torch.all(head.proposal.bias == 0)
+    documents = text.unsqueeze(1).expand(L, T, D)  # document j: label j's text at every token
+    assert torch.equal(head(documents).logits.argmax(1), torch.arange(L))
+
+
+def test_a_random_proposal_ignores_the_label_text():
+    head, text = text_head("random")
+    assert F.cosine_similarity(head.proposal.weight.detach(), text, dim=1).abs().max() < 0.99
+    with pytest.raises(ValueError, match="proposal_init"):
+        LabelAttentionHead(D, L, shortlist_size=2, proposal_init="names")
+
+
+def test_labels_without_a_positive_keep_their_text_ranking_through_training():
+    """Labels 4-8 never occur: BCE pushes their proposal rows alike, so among them a document that reads like
+    label j's text still ranks j first."""
+    head, text = text_head(size=2)
+    head.train()
+    optimizer = torch.optim.AdamW(head.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(30):
+        features = torch.randn(B, T, D, dtype=torch.float64, generator=generator)
+        targets = torch.zeros(B, L, dtype=torch.float64)
+        targets[torch.arange(B), torch.randint(4, (B,), generator=generator)] = 1
+        optimizer.zero_grad()
+        head.loss(features, None, targets).backward()
+        optimizer.step()
+    head.eval()
+    never = torch.arange(4, L)
+    documents = text[never].unsqueeze(1).expand(len(never), T, D)
+    with torch.no_grad():
+        logits = head(documents).logits[:, never]
+    assert torch.equal(logits.argmax(1), torch.arange(len(never)))

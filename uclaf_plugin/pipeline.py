@@ -52,7 +52,15 @@ def recorded_model_settings(model: dict) -> dict:
     completed = {**LATER_MODEL_SETTINGS, **model}
     if completed.get("head", "lan") == "lan":
         completed["head_kwargs"] = {**LATER_LAN_SETTINGS, **completed.get("head_kwargs", {})}
+        if _text_proposal_applies(completed):  # shortlists with label text started at random before 2026-12-01
+            completed["head_kwargs"] = {"proposal_init": "random", **completed["head_kwargs"]}
     return completed
+
+
+def _text_proposal_applies(model: dict) -> bool:
+    """Whether ``proposal_init`` matters: a shortlisted LAN head whose label vectors start from label names."""
+    head_kwargs = model.get("head_kwargs") or {}
+    return model.get("label_init") == "names" and head_kwargs.get("shortlist_size") is not None
 
 
 @dataclass
@@ -103,6 +111,8 @@ class ModelConfig:
         if self.head == "lan":
             # the scoring is always written down, so a later default cannot change what a saved model loads as
             self.head_kwargs = {"scoring": DEFAULT_SCORING, **self.head_kwargs}
+            if _text_proposal_applies(asdict(self)):
+                self.head_kwargs = {"proposal_init": "label_init", **self.head_kwargs}
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:

@@ -23,6 +23,8 @@ SCORINGS = {"paper": ("add", False), "per_label_v": ("add", True), "multiplicati
 """``scoring`` name -> (label-token interaction, one scoring vector per label)."""
 DEFAULT_SCORING = "multiplicative"
 """The most accurate form over 3 seeds on AAPD and GoEmotions, and label-aware (docs/RESULTS.md, issue 18)."""
+PROPOSAL_INITS = ("label_init", "random")
+"""Where the shortlist's proposal scorer starts: along the label text of ``label_init``, or nn.Linear's default."""
 
 
 def _initial_label_embedding(label_init: Tensor | None, num_labels: int, input_dim: int) -> Tensor:
@@ -38,6 +40,20 @@ def _initial_label_embedding(label_init: Tensor | None, num_labels: int, input_d
 
 def _at_least_float32(tensor: Tensor) -> Tensor:
     return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
+
+
+def _proposal_scorer(input_dim: int, num_labels: int, label_text: Tensor | None) -> nn.Linear:
+    """The shortlist's linear proposal scorer over mean-pooled features. With ``label_text (L, input_dim)`` its
+    rows start as the unit label vectors times nn.Linear's mean default row norm and its bias at 0, so a label's
+    first proposal score ranks like the cosine of its text and the document (what gives labels without training
+    documents a rank of their own; docs/RESULTS.md, "Label text and zero-shot concepts")."""
+    proposal = nn.Linear(input_dim, num_labels)
+    if label_text is not None and label_text.shape[1] == input_dim:
+        with torch.no_grad():
+            row_norm = proposal.weight.norm(dim=1).mean()
+            proposal.weight.copy_(F.normalize(label_text, dim=1) * row_norm)
+            proposal.bias.zero_()
+    return proposal
 
 
 def _activation(name: str) -> nn.Module:
@@ -88,10 +104,13 @@ class LabelAttentionHead(nn.Module):
     LAN logit and rank above every non-candidate, which ranks by its proposal score (see
     :func:`~uclaf_plugin.heads.shortlist.merge_logits`). Train with :meth:`loss`, which puts each document's
     true labels among its candidates. With ``C >= L`` the logits equal the exact head's; ``None`` (default) is
-    the exact head, without a proposal scorer.
+    the exact head, without a proposal scorer. ``proposal_init="label_init"`` (default) starts the proposal
+    scorer's rows along ``label_init`` when it has ``input_dim`` columns (e.g. the encoder's embedding of label
+    names), so labels without a training document still rank by their text; ``"random"`` (or no such
+    ``label_init``) starts it as ``nn.Linear`` does.
 
-    Raises ``ValueError`` on a non-positive size, an unknown ``scoring`` or ``activation``, or a
-    ``label_init`` of the wrong shape.
+    Raises ``ValueError`` on a non-positive size, an unknown ``scoring``, ``activation`` or ``proposal_init``,
+    or a ``label_init`` of the wrong shape.
     """
 
     def __init__(
@@ -107,8 +126,11 @@ class LabelAttentionHead(nn.Module):
         label_readout: bool = True,
         scoring: str = DEFAULT_SCORING,
         shortlist_size: int | None = None,
+        proposal_init: str = "label_init",
     ):
         super().__init__()
+        if proposal_init not in PROPOSAL_INITS:
+            raise ValueError(f"proposal_init must be one of {PROPOSAL_INITS}; got {proposal_init!r}")
         _check_positive(
             input_dim=input_dim,
             num_labels=num_labels,
@@ -138,7 +160,11 @@ class LabelAttentionHead(nn.Module):
             if label_readout
             else None
         )
-        self.proposal = nn.Linear(input_dim, num_labels) if shortlist_size is not None else None
+        text_given = label_init is not None and proposal_init == "label_init"
+        label_text = self.label_embedding.detach() if text_given else None
+        self.proposal = (
+            _proposal_scorer(input_dim, num_labels, label_text) if shortlist_size is not None else None
+        )
 
     def scoring_vectors(self, labels: Tensor | None = None) -> Tensor:
         """``v`` as ``(a,)`` when shared, else the rows ``(n, a)`` of ``labels`` (all labels when ``None``)."""
