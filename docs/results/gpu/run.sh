@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, with .gpu-carry/ carried (docs/results/gpu/pack.sh builds it):
 #   bash docs/results/gpu/run.sh gpu-eurlex57k     (DEADLINE_S bounds the stage, default 150 s)
+# The next GPU session's plan (issues 20 and 21), one call of about 10 minutes:
+#   DEADLINE_S=540 EURLEX_EPOCHS=2 EURLEX_ABLATE_INIT=1 bash docs/results/gpu/run.sh gpu-shortlist gpu-eurlex57k
 # Installs the carried wheels, restores MiniLM and the data, runs the commands.sh stage and packs the run folders
 # (without weights) into $OUT/runs.tgz.
 set -u
