@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu goemotions goemotions-seeds goemotions-tau reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu goemotions goemotions-seeds goemotions-tau goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-shortlist gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -266,6 +266,12 @@ stage_goemotions_tau() {  # issue 21: τ on GoEmotions, stage_goemotions' protoc
   # (3 seeds); τ 1 and 3 got seeds 0 and 1 (seed 2: no time left in the session)
   $BENCH sweep --dataset goemotions --param temperature --values 0.1,1,3 --seeds 0,1 --limit-train 4000 \
     --epochs 3 --max-length 64 --quiet $KEYS
+}
+
+stage_goemotions_lambda() {  # issue 21: λ on GoEmotions at τ 1 (the generic default), goemotions-tau's protocol; λ 0.5
+  # is goemotions-tau's τ 1 run of the same seed, reused
+  $BENCH sweep --dataset goemotions --param lambda --values 0.1,0.5,1 --seeds ${LAMBDA_SEEDS:-0} --limit-train 4000 \
+    --epochs 3 --max-length 64 --temperature 1 --quiet $KEYS
 }
 
 stage_eurlex57k_speed() {  # issue 20: UCLAF's docs/s at EURLEX57K's size at 128 and 512 tokens, beside bert
