@@ -102,9 +102,10 @@ def recorded_runs(dataset: str, method: str) -> list[dict]:
     [("aapd", {}), ("goemotions", {"temperature": 0.1}), ("reuters", {"temperature": 0.1})],
 )
 def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(tmp_path, dataset, pins):
-    """Records are version-1 specs, written before key_precision, embeddings, LAN scoring and group_by_length
+    """Version-1 records were written before key_precision, embeddings, LAN scoring and group_by_length
     existed, and (GoEmotions, Reuters) while τ's default was 0.1; read as the current version they are the
-    experiments that commands.sh's pinned commands build."""
+    experiments that commands.sh's pinned commands build. Version-2 records carry every setting in their own
+    overrides, so their command alone builds them again."""
     from uclaf_plugin.bench.spec import RunSpec, with_data
     from uclaf_plugin.bench.store import finished_run
     from uclaf_plugin.files import write_json
@@ -117,6 +118,7 @@ def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(t
     assert any(spec.spec_version == 1 for spec in specs)
     for record, spec in zip(recorded, specs, strict=True):
         # commands.sh pins --key-precision fp32 and --lan-scoring paper, what the runs were recorded with
+        era_pins = pins if spec.spec_version == 1 else {}
         rebuilt = build_spec(
             spec.dataset,
             spec.method,
@@ -124,7 +126,7 @@ def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(t
             train_split=spec.train_split,
             eval_split=spec.eval_split,
             limit_train=spec.limit_train,
-            overrides={"key_precision": "fp32", "lan_scoring": "paper", **pins, **spec.overrides},
+            overrides={"key_precision": "fp32", "lan_scoring": "paper", **era_pins, **spec.overrides},
             format=spec.format,
         )
         assert rebuilt.model["key_precision"] == spec.model.get("key_precision", "fp32")
