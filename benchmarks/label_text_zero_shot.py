@@ -68,9 +68,7 @@ def main() -> None:
             classifier.model.encoder, classifier.tokenizer, dataset.label_descriptions()
         )
     documents = document_embeddings(classifier, texts)
-    cosine = (
-        torch.nn.functional.normalize(documents, dim=1) @ torch.nn.functional.normalize(labels, dim=1).T
-    )
+    cosine = torch.nn.functional.normalize(documents, dim=1) @ torch.nn.functional.normalize(labels, dim=1).T
     random_scores = np.random.default_rng(0).standard_normal(cosine.shape)
     results = {
         "descriptor cosine": evaluate(cosine.numpy(), targets, ks=(5,), label_counts=label_counts),
@@ -84,9 +82,7 @@ def main() -> None:
     print(f"| scores | {header} |")
     print("|---" * (1 + len(GROUPS) * len(METRICS)) + "|")
     for name, metrics in results.items():
-        cells = " | ".join(
-            f"{100 * metrics[group + metric]:.2f}" for group in GROUPS for metric in METRICS
-        )
+        cells = " | ".join(f"{100 * metrics[group + metric]:.2f}" for group in GROUPS for metric in METRICS)
         print(f"| {name} | {cells} |")
     zero_docs = results["descriptor cosine"]["zero/n_docs"]
     zero_labels = results["descriptor cosine"]["zero/n_labels"]

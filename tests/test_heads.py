@@ -199,10 +199,7 @@ def test_batched_label_token_scores_equal_one_call_per_document(interaction, per
     labels = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
     v = torch.randn(*((3, 5, 4) if per_label else (4,)), dtype=torch.float64, requires_grad=True)
     expected = torch.stack(
-        [
-            label_token_scores(tokens[b], labels[b], v[b] if per_label else v, 2, interaction)
-            for b in range(3)
-        ]
+        [label_token_scores(tokens[b], labels[b], v[b] if per_label else v, 2, interaction) for b in range(3)]
     )
     for chunk in (1, 2, 5):
         scores = functools.partial(label_token_scores, chunk_size=chunk, interaction=interaction)

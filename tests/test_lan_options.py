@@ -139,7 +139,9 @@ def test_a_shortlist_with_label_names_writes_down_its_text_proposal_and_older_on
     names = build_spec("eurlex57k", "uclaf", overrides={"label_init": "names", **shortlisted})
     assert names.model["head_kwargs"]["proposal_init"] == "label_init"
     for overrides in (shortlisted, {"label_init": "names"}):  # without both, the setting does not apply
-        assert "proposal_init" not in build_spec("eurlex57k", "uclaf", overrides=overrides).model["head_kwargs"]
+        assert (
+            "proposal_init" not in build_spec("eurlex57k", "uclaf", overrides=overrides).model["head_kwargs"]
+        )
     # a spec written before the setting existed (the H200 EURLEX57K run) is what its run was: a random start
     written = {name: value for name, value in names.to_dict().items() if name != "spec_version"}
     del written["model"]["head_kwargs"]["proposal_init"]

@@ -132,7 +132,9 @@ def test_bad_shortlist_size_raises():
 def text_head(proposal_init="label_init", size=1):
     torch.manual_seed(2)
     text = torch.randn(L, D, dtype=torch.float64)
-    head = LabelAttentionHead(D, L, attention_dim=16, shortlist_size=size, label_init=text, proposal_init=proposal_init)
+    head = LabelAttentionHead(
+        D, L, attention_dim=16, shortlist_size=size, label_init=text, proposal_init=proposal_init
+    )
     return head.double().eval(), text
 
 

@@ -52,7 +52,8 @@ def recorded_model_settings(model: dict) -> dict:
     completed = {**LATER_MODEL_SETTINGS, **model}
     if completed.get("head", "lan") == "lan":
         completed["head_kwargs"] = {**LATER_LAN_SETTINGS, **completed.get("head_kwargs", {})}
-        if _text_proposal_applies(completed):  # shortlists with label text started at random before 2026-12-01
+        # shortlists with label text started their proposal scorer at random before 2026-12-01
+        if _text_proposal_applies(completed):
             completed["head_kwargs"] = {"proposal_init": "random", **completed["head_kwargs"]}
     return completed
 

@@ -69,7 +69,9 @@ class _LabelTokenScores(torch.autograd.Function):
                 stop = start + squashed.shape[-3]
                 grad = grad_scores[..., start:stop, :]
                 if need_v and per_label:
-                    grad_v[..., start:stop, :] = torch.matmul(grad.unsqueeze(-2), squashed).squeeze(-2).mul_(2)
+                    grad_v[..., start:stop, :] = (
+                        torch.matmul(grad.unsqueeze(-2), squashed).squeeze(-2).mul_(2)
+                    )
                 elif need_v:
                     grad_v.addmv_(squashed.view(-1, v.shape[-1]).t(), grad.reshape(-1), alpha=2)
                 if not (need_tokens or need_labels):
