@@ -39,8 +39,14 @@ def test_jaccard():
     torch.testing.assert_close(jaccard(LABELS, REF_LABELS), expected)
 
 
-def test_per_label_keeps_only_label_columns_an_anchor_has():
-    found = per_label(torch.tensor([[True, False, False], [True, False, True]]), REF_LABELS)
+def test_per_label_keeps_only_label_columns_an_anchor_has_above_the_compaction_size(monkeypatch):
+    from uclaf_plugin import positives
+
+    anchors = torch.tensor([[True, False, False], [True, False, True]])
+    kept = per_label(anchors, REF_LABELS)  # 3 columns: below the size, every column stays
+    assert torch.equal(kept.anchor_labels, anchors) and torch.equal(kept.ref_labels, REF_LABELS)
+    monkeypatch.setattr(positives, "COMPACT_COLUMNS_ABOVE", 2)
+    found = per_label(anchors, REF_LABELS)
     assert isinstance(found, LabelPositives)
     assert torch.equal(found.anchor_labels, torch.tensor([[True, False], [True, True]]))
     assert torch.equal(found.ref_labels, REF_LABELS[:, [0, 2]])
@@ -74,3 +80,24 @@ def test_unknown_name_lists_the_valid_ones():
 def test_register_rejects_a_non_callable():
     with pytest.raises(ValueError, match="callable"):
         register_positive("broken", 3)
+
+
+@pytest.mark.parametrize("positives", ["per_label", "any"])
+def test_label_columns_no_anchor_has_change_nothing_above_and_below_the_compaction_size(positives):
+    """Above ``COMPACT_COLUMNS_ABOVE`` columns the positives drop the columns no anchor has; below, they keep every
+    column. Either way the loss is the loss over the anchors' columns alone (for the positive sets built from the
+    anchors' labels; ALL and Jaccard also count the references' other labels)."""
+    from uclaf_plugin.positives import COMPACT_COLUMNS_ABOVE
+
+    generator = torch.Generator().manual_seed(0)
+    anchors = torch.rand(6, 20, generator=generator) < 0.3
+    refs = torch.rand(10, 20, generator=generator) < 0.3
+    embeddings = torch.nn.functional.normalize(torch.randn(6, 8, generator=generator), dim=1)
+    ref_emb = torch.nn.functional.normalize(torch.randn(10, 8, generator=generator), dim=1)
+    used = anchors.any(dim=0)
+    expected = cacl_loss(embeddings, anchors[:, used], ref_emb, refs[:, used], positives=positives)
+    for extra in (5, COMPACT_COLUMNS_ABOVE + 1):  # label columns only the references have
+        wide_refs = torch.cat([refs, torch.rand(10, extra, generator=generator) < 0.5], dim=1)
+        wide_anchors = torch.cat([anchors, torch.zeros(6, extra, dtype=torch.bool)], dim=1)
+        got = cacl_loss(embeddings, wide_anchors, ref_emb, wide_refs, positives=positives)
+        torch.testing.assert_close(got, expected)

@@ -141,6 +141,9 @@ def test_targets_of_the_wrong_shape_are_rejected(easy_corpus):
         trainer.fit(train[0][:-1], train[1])
     with pytest.raises(ValueError, match=r"val_targets has shape \(\d+, \d+\); expected"):
         trainer.fit(*train, train[0][:5], train[1][:4])  # before any training step
+    graded = train[1].astype(float) * 0.5  # e.g. relevance scores instead of multi-hot labels
+    with pytest.raises(ValueError, match=r"train_targets must be multi-hot \(only 0 and 1\); found \[0.5\]"):
+        trainer.fit(train[0], graded)
 
 
 def test_sigterm_also_leaves_a_resumable_checkpoint(easy_corpus, tmp_path):

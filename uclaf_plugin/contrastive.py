@@ -88,6 +88,9 @@ class MomentumContrast(nn.Module):
         self.queue = MultiLabelQueue(queue_size, projection_dim, num_labels) if queue_size > 0 else None
         # Weights may be re-initialised after construction (LibMultiLabel's init_weight): the first update copies.
         self.register_buffer("keys_synced", torch.zeros((), dtype=torch.bool))
+        self._keys_synced_on_host = (
+            False  # the buffer's value, kept here so that a step never reads the device
+        )
 
     def forward(
         self,
@@ -118,10 +121,17 @@ class MomentumContrast(nn.Module):
     @torch.no_grad()
     def momentum_update(self, encoder: nn.Module) -> None:
         """``θ_k ← m·θ_k + (1−m)·θ_q`` for the key encoder and projection (a plain copy the first time)."""
-        momentum = self.momentum if bool(self.keys_synced) else 0.0
+        momentum = self.momentum if self._keys_synced_on_host else 0.0
         momentum_update(self.key_encoder, encoder, momentum)
         momentum_update(self.key_projection, self.projection, momentum)
         self.keys_synced.fill_(True)
+        self._keys_synced_on_host = True
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        saved = state_dict.get(prefix + "keys_synced")
+        if saved is not None:
+            self._keys_synced_on_host = bool(saved)
 
     @torch.no_grad()
     def encode_keys(self, key_ids: Tensor, key_mask: Tensor) -> Tensor:

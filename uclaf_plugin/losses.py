@@ -41,14 +41,22 @@ def _check_label_reduction(label_reduction: str) -> None:
         )
 
 
-def _check_embeddings(embeddings: Tensor, name: str) -> None:
+# A value check: a bool scalar tensor, True when the values are invalid, and the message to raise then.
+ValueCheck = tuple[Tensor, str]
+
+
+def _check_embeddings(embeddings: Tensor, name: str) -> list[ValueCheck]:
     if not torch.is_tensor(embeddings) or embeddings.ndim != 2 or not embeddings.is_floating_point():
         raise ValueError(f"{name} must be a float tensor of shape (batch, dim)")
-    if embeddings.numel() and not all(torch.isfinite(extreme) for extreme in torch.aminmax(embeddings)):
-        raise ValueError(f"{name} contains NaN or inf; check the encoder output (or lower the learning rate)")
+    if not embeddings.numel():
+        return []
+    non_finite = ~torch.isfinite(torch.stack(torch.aminmax(embeddings.detach()))).all()
+    return [
+        (non_finite, f"{name} contains NaN or inf; check the encoder output (or lower the learning rate)")
+    ]
 
 
-def _check_labels(labels: Tensor, name: str, rows: int, emb_name: str) -> None:
+def _check_labels(labels: Tensor, name: str, rows: int, emb_name: str) -> list[ValueCheck]:
     if not torch.is_tensor(labels):
         raise ValueError(f"{name} must be a torch tensor, got {type(labels).__name__}")
     if is_sparse(labels) and (labels.ndim != 2 or labels.shape[0] != rows):
@@ -57,7 +65,7 @@ def _check_labels(labels: Tensor, name: str, rows: int, emb_name: str) -> None:
             f"pass (rows, num_labels) multi-hot labels"
         )
     if is_sparse(labels):
-        return  # values are checked when the label columns are compacted
+        return []  # values are checked when the label columns are compacted
     if labels.ndim not in (1, 2) or len(labels) != rows:
         raise ValueError(
             f"{name} has shape {tuple(labels.shape)} but {emb_name} has {rows} rows; "
@@ -65,8 +73,21 @@ def _check_labels(labels: Tensor, name: str, rows: int, emb_name: str) -> None:
         )
     if labels.ndim == 1 and (labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool):
         raise ValueError(f"{name} is 1-D, so it must hold integer class ids; got dtype {labels.dtype}")
-    if labels.ndim == 2 and labels.dtype != torch.bool and ((labels != 0) & (labels != 1)).any():
-        raise ValueError(f"{name} must be multi-hot (only 0 and 1)")
+    if labels.ndim == 1 or labels.dtype == torch.bool:
+        return []
+    return [(((labels != 0) & (labels != 1)).any(), f"{name} must be multi-hot (only 0 and 1)")]
+
+
+def _raise_on_invalid_values(checks: list[ValueCheck]) -> None:
+    """Raise the first failed check's message; the host reads the device once when all pass (GPU steps)."""
+    if not checks:
+        return
+    device = checks[0][0].device
+    if not bool(torch.stack([failed.to(device) for failed, _ in checks]).any()):
+        return
+    for failed, message in checks:
+        if bool(failed):
+            raise ValueError(message)
 
 
 def _class_ids_to_multi_hot(labels: Tensor, ref_labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -92,22 +113,23 @@ def as_label_matrices(
     if (ref_emb is None) != (ref_labels is None):
         given, missing = ("ref_emb", "ref_labels") if ref_labels is None else ("ref_labels", "ref_emb")
         raise ValueError(f"{given} was given without {missing}; pass both or neither")
-    _check_embeddings(embeddings, "embeddings")
-    _check_labels(labels, "labels", len(embeddings), "embeddings")
+    value_checks = _check_embeddings(embeddings, "embeddings")
+    value_checks += _check_labels(labels, "labels", len(embeddings), "embeddings")
     if ref_emb is None:
         ref_labels = labels
     else:
-        _check_embeddings(ref_emb, "ref_emb")
+        value_checks += _check_embeddings(ref_emb, "ref_emb")
         if ref_emb.shape[1] != embeddings.shape[1]:
             raise ValueError(
                 f"ref_emb has dim {ref_emb.shape[1]} but embeddings have dim {embeddings.shape[1]}"
             )
-        _check_labels(ref_labels, "ref_labels", len(ref_emb), "ref_emb")
+        value_checks += _check_labels(ref_labels, "ref_labels", len(ref_emb), "ref_emb")
         if ref_labels.ndim != labels.ndim or (labels.ndim == 2 and ref_labels.shape[1] != labels.shape[1]):
             raise ValueError(
                 f"ref_labels has shape {tuple(ref_labels.shape)}, labels {tuple(labels.shape)}: "
                 f"both must be class ids or multi-hot over the same labels"
             )
+    _raise_on_invalid_values(value_checks)
     ref_labels = ref_labels.to(labels.device)
     if is_sparse(labels) or is_sparse(ref_labels):
         anchor_columns_only = positives is not None and get_positive(positives) in (per_label, any_label)

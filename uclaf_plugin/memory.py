@@ -92,13 +92,14 @@ class MultiLabelQueue(nn.Module):
             self.register_buffer("key_labels", torch.zeros(size, num_labels, dtype=torch.bool))
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
         self.register_buffer("filled", torch.zeros((), dtype=torch.long))
+        self._filled_on_host = 0  # the buffer's value, kept here so that a step never reads the device
 
     @property
     def size(self) -> int:
         return self.keys.shape[0]
 
     def __len__(self) -> int:
-        return int(self.filled)
+        return self._filled_on_host
 
     @property
     def embeddings(self) -> Tensor:
@@ -154,15 +155,19 @@ class MultiLabelQueue(nn.Module):
         else:
             self.key_labels[slots] = rows
         self.pointer.copy_((self.pointer + len(keys)) % self.size)
-        self.filled.copy_((self.filled + len(keys)).clamp(max=self.size))
+        self._filled_on_host = min(self._filled_on_host + len(keys), self.size)
+        self.filled.fill_(self._filled_on_host)
         return slots
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Take the stored label-id width of the saved queue (it grows with the widest row enqueued)."""
+        """Take the saved queue's label-id width (it grows with the widest row enqueued) and its row count."""
         saved = state_dict.get(prefix + "key_label_ids")
         if self.sparse_labels and saved is not None and saved.ndim == 2:
             self.key_label_ids = self.key_label_ids.new_full(saved.shape, -1)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        saved_filled = state_dict.get(prefix + "filled")
+        if saved_filled is not None:
+            self._filled_on_host = int(saved_filled)
 
 
 def _rank_order(num_rows: int, device: torch.device) -> Tensor:

@@ -175,7 +175,7 @@ class UCLAF(nn.Module):
             mask_token_id=self.mask_token_id,
             special_token_ids=self.special_token_ids,
         )
-        contrastive = self.momentum_contrast(self.encoder, features, mask, view_ids, view_mask, targets)
+        contrastive = self.momentum_contrast(self.encoder, features, mask, view_ids, view_mask, labels)
         return UCLAFOutput(
             logits,
             loss=bce + self.lambda_ * contrastive,

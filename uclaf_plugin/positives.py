@@ -22,6 +22,9 @@ from torch import Tensor
 
 # Integer label counts are exact in float32 up to 2**24 labels.
 _COUNT_DTYPE = torch.float32
+# Up to this many label columns, the positives use every column: dropping the columns no anchor has would save
+# less than the device read (a host synchronisation on GPU) that finding them costs. The result is the same.
+COMPACT_COLUMNS_ABOVE = 512
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,10 @@ PositiveFn = Callable[[Tensor, Tensor], "Tensor | LabelPositives"]
 
 
 def _columns_of_anchors(labels: Tensor, ref_labels: Tensor) -> tuple[Tensor, Tensor]:
-    """Keep only the label columns at least one anchor has; the others cannot make a positive."""
+    """Keep only the label columns at least one anchor has (above ``COMPACT_COLUMNS_ABOVE`` columns); the others
+    cannot make a positive."""
+    if labels.shape[1] <= COMPACT_COLUMNS_ABOVE:
+        return labels, ref_labels
     present = labels.any(dim=0)
     if bool(present.all()):  # e.g. sparse labels already compacted to the anchors' columns
         return labels, ref_labels

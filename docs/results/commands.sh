@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu goemotions goemotions-seeds goemotions-tau goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init goemotions goemotions-seeds goemotions-tau goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-shortlist gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -175,8 +175,10 @@ stage_gpu_shortlist() {  # issue 20: the batched shortlist pass on the GPU (targ
   $PYTHON benchmarks/shortlist_attention.py --device cuda --scoring multiplicative
 }
 
-stage_gpu_throughput_b64() {  # the same step benchmark at a batch that fills the GPU better
+stage_gpu_throughput_b64() {  # the same step benchmark at a batch that fills the GPU better, and issue 20's target:
+  # UCLAF's step <= 1.3x the baseline's at batch 64, T=128, with its kernel launches and host syncs
   $PYTHON benchmarks/train_throughput.py --device cuda --batch-size 64
+  $PYTHON benchmarks/step_profile.py --batch-size 64 --length 128
 }
 
 keep_runs() {  # keep_runs ROOT DATASET DEST: each run's record, one CSV row per recorded run, the tables and plots
@@ -291,6 +293,15 @@ stage_eurlex57k_cpu() {  # issues 20 and 21: uclaf and bert on the CPU, on linea
   OMP_NUM_THREADS=1 $BENCH run $flags --method uclaf --shortlist-size 64 --label-init names & local uclaf=$!
   OMP_NUM_THREADS=1 $BENCH run $flags --method bert & local bert=$!
   wait $uclaf; wait $bert
+  $BENCH report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+}
+
+stage_eurlex57k_cpu_init() {  # issues 20 and 21: eurlex57k-cpu's uclaf again, now that the proposal scorer starts from the
+  # descriptor names too (today's default with --label-init names), and once with no label text at all (the ablation)
+  local flags="--dataset eurlex57k --seed 0 --limit-train 10000 --max-length 128 --epochs 2 --quiet --method uclaf"
+  OMP_NUM_THREADS=1 $BENCH run $flags --shortlist-size 64 --label-init names & local names=$!
+  OMP_NUM_THREADS=1 $BENCH run $flags --shortlist-size 64 & local random=$!
+  wait $names; wait $random
   $BENCH report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
 }
 

@@ -24,7 +24,9 @@ GROUP_BATCHES = 50  # batches per length group, as Hugging Face's LengthGroupedS
 @dataclass(frozen=True)
 class Batch:
     """One training batch: ``input_ids`` and ``attention_mask`` ``(B, T)`` long (mask 1 on tokens, 0 on padding);
-    ``labels`` ``(B, L)``: float multi-hot, or a torch sparse CSR tensor from ``SPARSE_LABELS_FROM`` labels on."""
+    ``labels`` ``(B, L)``: bool multi-hot, or a torch sparse CSR tensor from ``SPARSE_LABELS_FROM`` labels on. The
+    values were checked on the host (:func:`as_label_matrix`), and bool labels pass the loss and queue checks without
+    a read from the device (a host synchronisation on GPU)."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
@@ -46,10 +48,10 @@ def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, to
 
 
 def label_batch(targets: sp.csr_matrix) -> torch.Tensor:
-    """A batch's labels: dense float ``(B, L)``, or torch sparse CSR from ``SPARSE_LABELS_FROM`` labels on."""
+    """A batch's labels: dense bool ``(B, L)``, or torch sparse CSR from ``SPARSE_LABELS_FROM`` labels on."""
     if targets.shape[1] >= SPARSE_LABELS_FROM:
         return csr_to_torch(targets)
-    return torch.from_numpy(targets.toarray()).float()
+    return torch.from_numpy(targets.toarray() != 0)
 
 
 def collate(token_ids: list[list[int]], targets: sp.csr_matrix, pad_id: int) -> Batch:
@@ -60,12 +62,15 @@ def collate(token_ids: list[list[int]], targets: sp.csr_matrix, pad_id: int) -> 
 
 def as_label_matrix(targets, num_docs: int, num_labels: int, argument: str) -> sp.csr_matrix:
     """``targets`` (dense or sparse, ``(num_docs, num_labels)``) as float32 CSR; ``ValueError`` naming
-    ``argument`` for another shape."""
+    ``argument`` for another shape or for values other than 0 and 1."""
     matrix = sp.csr_matrix(targets, dtype=np.float32)
     if matrix.shape != (num_docs, num_labels):
         raise ValueError(
             f"{argument} has shape {matrix.shape}; expected ({num_docs}, {num_labels}) (documents, labels)"
         )
+    if not np.isin(matrix.data, (0, 1)).all():
+        found = np.unique(matrix.data[~np.isin(matrix.data, (0, 1))])[:5].tolist()
+        raise ValueError(f"{argument} must be multi-hot (only 0 and 1); found {found}")
     return matrix
 
 

@@ -200,7 +200,11 @@ class Trainer:
             nn.utils.clip_grad_norm_(_trainable(run.model), self.config.max_grad_norm)
         run.optimizer.step()
         run.scheduler.step()
-        return {name: float(value.detach()) for name, value in output.losses().items()}
+        losses = (
+            output.losses()
+        )  # read from the device once (one host synchronisation on GPU), not once per term
+        values = torch.stack([value.detach().float() for value in losses.values()]).tolist()
+        return dict(zip(losses, values, strict=True))
 
     def _end_epoch(self, run: _Run, epoch: int, validate, save_model) -> None:
         progress = run.progress
