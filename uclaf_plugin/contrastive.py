@@ -88,9 +88,8 @@ class MomentumContrast(nn.Module):
         self.queue = MultiLabelQueue(queue_size, projection_dim, num_labels) if queue_size > 0 else None
         # Weights may be re-initialised after construction (LibMultiLabel's init_weight): the first update copies.
         self.register_buffer("keys_synced", torch.zeros((), dtype=torch.bool))
-        self._keys_synced_on_host = (
-            False  # the buffer's value, kept here so that a step never reads the device
-        )
+        # the buffer's value, kept on the host too so that a training step never reads the device for it
+        self._keys_synced_on_host = False
 
     def forward(
         self,

@@ -68,8 +68,9 @@ def as_label_matrix(targets, num_docs: int, num_labels: int, argument: str) -> s
         raise ValueError(
             f"{argument} has shape {matrix.shape}; expected ({num_docs}, {num_labels}) (documents, labels)"
         )
-    if not np.isin(matrix.data, (0, 1)).all():
-        found = np.unique(matrix.data[~np.isin(matrix.data, (0, 1))])[:5].tolist()
+    invalid = ~np.isin(matrix.data, (0, 1))
+    if invalid.any():
+        found = np.unique(matrix.data[invalid])[:5].tolist()
         raise ValueError(f"{argument} must be multi-hot (only 0 and 1); found {found}")
     return matrix
 
