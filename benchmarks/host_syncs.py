@@ -7,7 +7,7 @@ on values (``nonzero``, boolean-mask indexing) makes the host wait until the dev
 of them is bound by the host (``benchmarks/step_profile.py`` shows it as ``cudaStreamSynchronize`` on CUDA). This
 script counts those operations with :class:`~uclaf_plugin.diagnostics.HostSyncCounter` in the forward and backward
 of one training step of each ``train_throughput.py`` variant (MiniLM; the optimizer step is left out: it is the same
-for all, and AdamW's step counters live on the host), with bool labels as the trainer's batches hold them, and
+for all, and AdamW's step counters live on the host), with float labels as the trainer's batches hold them, and
 lists where UCLAF's come from. The last line is ``ratio: X``, UCLAF's count over the baseline's.
 """
 
@@ -42,7 +42,7 @@ def main() -> None:
     tokenizer = load_tokenizer()
     minilm = TransformerEncoder()
     input_ids, mask, labels = random_batch(args.batch_size, args.length, args.labels)
-    batch = (input_ids, mask, labels.bool())
+    batch = (input_ids, mask, labels)
     print(f"torch {torch.__version__}, MiniLM, batch {args.batch_size}, T={args.length}, L={args.labels}")
     print(f"{'variant':<10} {'host syncs':>10}")
     totals = {}

@@ -20,8 +20,8 @@ def test_collate_pads_masks_and_keeps_label_rows_for_two_texts(tokenizer):
     assert batch.input_ids.dtype == torch.long and batch.attention_mask.dtype == torch.long
     assert batch.input_ids.tolist() == [[cls, *words[:3], sep], [cls, words[3], sep, pad, pad]]
     assert batch.attention_mask.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
-    assert batch.labels.dtype == torch.bool  # checked 0/1 on the host, so the loss need not read the device
-    assert batch.labels.tolist() == [[False, True, True, False], [True, False, False, False]]
+    assert batch.labels.dtype == torch.float32
+    assert batch.labels.tolist() == [[0, 1, 1, 0], [1, 0, 0, 0]]
 
 
 def test_an_epoch_collates_the_documents_of_its_rows():

@@ -47,9 +47,9 @@ def batch():
 
 def test_a_uclaf_step_reads_the_device_a_bounded_number_of_times(batch):
     """The queue's row count and the key branch's first-update flag live on the host too, the loss checks all
-    its values with one read, and bool labels (what the batches hold) need no 0/1 check: a later step reads
-    the device only for the LAN token packing, the positives' label columns, the loss's valid anchors and the
-    one value check. Before: 17 reads per step on GPU against the baseline's 1 (issue 20)."""
+    its values with one read, and bool labels need no 0/1 check in the queue: a later step reads the device only
+    for the LAN token packing, the loss's valid anchors and the one value check. Before: 17 reads per step on GPU
+    against the baseline's 1 (issue 20)."""
     input_ids, mask, labels = batch
     torch.manual_seed(0)
     model = UCLAF(XMLCNN(vocab_size=256, embedding_dim=16, num_filters=8), 12, queue_size=16, mask_token_id=3)
@@ -62,7 +62,8 @@ def test_a_uclaf_step_reads_the_device_a_bounded_number_of_times(batch):
     ]
     losses_sites = [site for site in syncs.sites if site.startswith("uclaf_plugin/losses")]
     assert sum(syncs.sites[site] for site in losses_sites) <= 2, syncs.sites  # value check + valid anchors
-    assert syncs.total <= 5, (syncs.counts, syncs.sites)  # 4 in the forward, LAN's mask gather in the backward
+    # 4 in the forward, LAN's mask gather in the backward
+    assert syncs.total <= 5, (syncs.counts, syncs.sites)
 
 
 def test_host_mirrors_follow_the_buffers_through_a_saved_state():

@@ -38,6 +38,7 @@ LAYER_OF = {
     "uclaf_plugin": "util",
     "uclaf_plugin.files": "util",  # atomic writes and JSON files: no project imports
     "uclaf_plugin.constraints": "util",  # declared constraints on settings (Interval, Options): no project imports
+    "uclaf_plugin.diagnostics": "util",  # host-sync counter for tests and benchmarks: no project imports
     "uclaf_plugin.onnx_serve": "util",  # standalone ONNX Runtime server copied into exports: no project imports
     "uclaf_plugin.positives": "core",
     "uclaf_plugin.sparse_labels": "core",  # sparse multi-hot label helpers for the loss, queue and BCE

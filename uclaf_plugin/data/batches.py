@@ -24,9 +24,7 @@ GROUP_BATCHES = 50  # batches per length group, as Hugging Face's LengthGroupedS
 @dataclass(frozen=True)
 class Batch:
     """One training batch: ``input_ids`` and ``attention_mask`` ``(B, T)`` long (mask 1 on tokens, 0 on padding);
-    ``labels`` ``(B, L)``: bool multi-hot, or a torch sparse CSR tensor from ``SPARSE_LABELS_FROM`` labels on. The
-    values were checked on the host (:func:`as_label_matrix`), and bool labels pass the loss and queue checks without
-    a read from the device (a host synchronisation on GPU)."""
+    ``labels`` ``(B, L)``: float multi-hot, or a torch sparse CSR tensor from ``SPARSE_LABELS_FROM`` labels on."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
@@ -48,10 +46,10 @@ def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, to
 
 
 def label_batch(targets: sp.csr_matrix) -> torch.Tensor:
-    """A batch's labels: dense bool ``(B, L)``, or torch sparse CSR from ``SPARSE_LABELS_FROM`` labels on."""
+    """A batch's labels: dense float ``(B, L)``, or torch sparse CSR from ``SPARSE_LABELS_FROM`` labels on."""
     if targets.shape[1] >= SPARSE_LABELS_FROM:
         return csr_to_torch(targets)
-    return torch.from_numpy(targets.toarray() != 0)
+    return torch.from_numpy(targets.toarray()).float()
 
 
 def collate(token_ids: list[list[int]], targets: sp.csr_matrix, pad_id: int) -> Batch:
