@@ -200,9 +200,8 @@ class Trainer:
             nn.utils.clip_grad_norm_(_trainable(run.model), self.config.max_grad_norm)
         run.optimizer.step()
         run.scheduler.step()
-        losses = (
-            output.losses()
-        )  # read from the device once (one host synchronisation on GPU), not once per term
+        # read the terms from the device once (one host synchronisation on GPU), not once per term
+        losses = output.losses()
         values = torch.stack([value.detach().float() for value in losses.values()]).tolist()
         return dict(zip(losses, values, strict=True))
 
