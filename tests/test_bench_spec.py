@@ -117,7 +117,8 @@ def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(t
     )
     assert any(spec.spec_version == 1 for spec in specs)
     for record, spec in zip(recorded, specs, strict=True):
-        # commands.sh pins --key-precision fp32 and --lan-scoring paper, what the runs were recorded with
+        # commands.sh pins --key-precision fp32, --lan-scoring paper and --no-group-by-length, what the runs were
+        # recorded with (a record's own --group-by-length is in its overrides, which come last)
         era_pins = pins if spec.spec_version == 1 else {}
         rebuilt = build_spec(
             spec.dataset,
@@ -126,7 +127,13 @@ def test_recorded_runs_are_found_again_by_the_specs_their_commands_build_today(t
             train_split=spec.train_split,
             eval_split=spec.eval_split,
             limit_train=spec.limit_train,
-            overrides={"key_precision": "fp32", "lan_scoring": "paper", **era_pins, **spec.overrides},
+            overrides={
+                "key_precision": "fp32",
+                "lan_scoring": "paper",
+                "group_by_length": False,
+                **era_pins,
+                **spec.overrides,
+            },
             format=spec.format,
         )
         assert rebuilt.model["key_precision"] == spec.model.get("key_precision", "fp32")
@@ -163,9 +170,10 @@ def test_key_precision_changes_nothing_for_a_method_without_a_key_branch():
                 seed=spec.seed,
                 train_split=spec.train_split,
                 eval_split=spec.eval_split,
-                overrides={**spec.overrides, "key_precision": precision},
+                # the records batched plainly, the default before group_by_length
+                overrides={"group_by_length": False, **spec.overrides, "key_precision": precision},
             )
-            assert rebuilt.key() == spec.key() and rebuilt.overrides == spec.overrides
+            assert rebuilt.key() == spec.key() and "key_precision" not in rebuilt.overrides
 
 
 def test_zones_reach_the_spec_of_linear_and_neural_runs_and_change_the_hash():
@@ -177,7 +185,7 @@ def test_zones_reach_the_spec_of_linear_and_neural_runs_and_change_the_hash():
 
 
 def test_step_options_are_flags_that_reach_the_train_settings_and_the_command_line():
-    """--group-by-length/--amp (issue 20's CPU step options) are opt-in flags; the recorded command repeats them."""
+    """--group-by-length (the default) and --amp (opt-in on CPUs) are flags; the recorded command repeats them."""
     import shlex
 
     from typer.main import get_command
@@ -185,13 +193,13 @@ def test_step_options_are_flags_that_reach_the_train_settings_and_the_command_li
     from uclaf_plugin.cli import app
 
     plain = build_spec("aapd", "uclaf")
-    flagged = build_spec("aapd", "uclaf", overrides={"group_by_length": True, "amp": False})
-    assert (plain.train.get("group_by_length", False), plain.train.get("amp")) == (False, None)
-    assert (flagged.train["group_by_length"], flagged.train["amp"]) == (True, False)
+    flagged = build_spec("aapd", "uclaf", overrides={"group_by_length": False, "amp": False})
+    assert (plain.train["group_by_length"], plain.train["amp"]) == (True, None)
+    assert (flagged.train["group_by_length"], flagged.train["amp"]) == (False, False)
     assert flagged.key() != plain.key()
     command = flagged.command()
-    assert "--group-by-length --no-amp" in command
+    assert "--no-group-by-length --no-amp" in command
     run = get_command(app).commands["run"]
     parsed = run.make_context("run", shlex.split(command)[2:]).params
-    assert (parsed["group_by_length"], parsed["amp"]) == (True, False)
+    assert (parsed["group_by_length"], parsed["amp"]) == (False, False)
     assert run.make_context("run", ["--dataset", "aapd", "--method", "uclaf"]).params["amp"] is None

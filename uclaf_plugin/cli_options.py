@@ -81,7 +81,8 @@ GroupByLength = Annotated[
     typer.Option(
         "--group-by-length/--no-group-by-length",
         help="Batches of documents of similar length (order still seeded): less padding, faster on long"
-        " documents; not a default (docs/results/perf_step_options.md).",
+        " documents; the default (docs/results/perf_step_options.md). --no-group-by-length: plain seeded"
+        " batches, as runs recorded before 2026-12-01.",
     ),
 ]
 Amp = Annotated[

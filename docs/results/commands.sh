@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init goemotions goemotions-seeds goemotions-tau goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-shortlist gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,132 +12,145 @@ PYTHON="${PYTHON:-.venv/bin/python}"
 # The recorded runs computed the momentum keys in fp32, the default before --key-precision auto, and scored LAN's
 # attention as the paper does, the default before --lan-scoring multiplicative.
 KEYS="--key-precision fp32 --lan-scoring paper"
+# They batched documents in plain seeded order, the default before --group-by-length (2026-12-01); a stage's own
+# --group-by-length, written after, wins.
+bench() {
+  local command=$1
+  shift
+  case $command in run | compare | ablate | sweep) set -- --no-group-by-length "$@" ;; esac
+  $BENCH "$command" "$@"
+}
 CPU="--max-length 128 --quiet $KEYS"   # CPU-sized: 128 tokens instead of the paper's 512
 # Datasets without paper settings were recorded at τ = 0.1, the default before the GoEmotions τ sweep made it 1.
 TAU01="--temperature 0.1"
 
 stage_linear() {
-  $BENCH compare --dataset reuters --methods linear --seeds 0,1,2 --quiet
-  $BENCH compare --dataset goemotions --methods linear --seeds 0,1,2 --quiet
-  $BENCH compare --dataset aapd --methods linear --seeds 0,1,2 --train-split val --eval-split test --quiet
+  bench compare --dataset reuters --methods linear --seeds 0,1,2 --quiet
+  bench compare --dataset goemotions --methods linear --seeds 0,1,2 --quiet
+  bench compare --dataset aapd --methods linear --seeds 0,1,2 --train-split val --eval-split test --quiet
 }
 
 stage_aapd() {  # AAPD: train on val (900 docs + 100 held out for the epoch), test on test (1,000)
-  $BENCH compare --dataset aapd --methods linear,xmlcnn,attentionxml,bert,uclaf --train-split val --eval-split test \
+  bench compare --dataset aapd --methods linear,xmlcnn,attentionxml,bert,uclaf --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
 }
 
 stage_aapd_ablate() {  # Table 4 (reuses bert and uclaf from stage_aapd)
-  $BENCH ablate --dataset aapd --train-split val --eval-split test --epochs 5 --lr 5e-5 $CPU
+  bench ablate --dataset aapd --train-split val --eval-split test --epochs 5 --lr 5e-5 $CPU
 }
 
 stage_aapd_positives() {  # Table 5 (per_label is the uclaf run of stage_aapd, reused)
-  $BENCH ablate --dataset aapd --positives all,any,per_label,jaccard --train-split val --eval-split test \
+  bench ablate --dataset aapd --positives all,any,per_label,jaccard --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
 }
 
 stage_aapd_sweep() {  # Figure 5 (λ 0.7 and τ 5 are the paper's values: the uclaf run of stage_aapd, reused)
-  $BENCH sweep --dataset aapd --param temperature --values 0.1,1,5 --train-split val --eval-split test \
+  bench sweep --dataset aapd --param temperature --values 0.1,1,5 --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
-  $BENCH sweep --dataset aapd --param lambda --values 0.3,0.7,1 --train-split val --eval-split test \
+  bench sweep --dataset aapd --param lambda --values 0.3,0.7,1 --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
 }
 
 stage_aapd_augment() {  # Table 6 (dropout is the uclaf run of stage_aapd, reused)
-  $BENCH ablate --dataset aapd --augment dropout,random_mask,span_mask,shuffle --train-split val --eval-split test \
+  bench ablate --dataset aapd --augment dropout,random_mask,span_mask,shuffle --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
 }
 
 stage_aapd_augment_seeds() {  # Table 6 over 3 seeds (seed 0 is stage_aapd_augment's, reused)
-  $BENCH ablate --dataset aapd --augment dropout,random_mask,span_mask,shuffle --seeds 0,1,2 --train-split val \
+  bench ablate --dataset aapd --augment dropout,random_mask,span_mask,shuffle --seeds 0,1,2 --train-split val \
     --eval-split test --epochs 5 --lr 5e-5 $CPU
 }
 
 stage_aapd_lambda_seeds() {  # Figure 5's λ over 3 seeds (seed 0 is stage_aapd_sweep's, reused; λ 0.7 is stage_aapd_seeds' uclaf)
-  $BENCH sweep --dataset aapd --param lambda --values 0.3,0.7,1 --seeds 0,1,2 --train-split val --eval-split test \
+  bench sweep --dataset aapd --param lambda --values 0.3,0.7,1 --seeds 0,1,2 --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
 }
 
 stage_aapd_seeds() {  # seeds 1 and 2 of bert and uclaf (seed 0 is stage_aapd's, reused)
-  $BENCH compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 --train-split val --eval-split test \
+  bench compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
 }
 
 stage_aapd_bf16_keys() {  # stage_aapd_seeds' uclaf with the key branch under bf16 autocast (--key-precision bf16)
-  $BENCH compare --dataset aapd --methods uclaf --seeds 0,1,2 --train-split val --eval-split test \
+  bench compare --dataset aapd --methods uclaf --seeds 0,1,2 --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU --key-precision bf16
 }
 
+stage_aapd_group_by_length() {  # stage_aapd_seeds' uclaf with length-grouped batches (issue 20 part 5's accuracy check)
+  bench compare --dataset aapd --methods uclaf --seeds 0,1,2 --train-split val --eval-split test \
+    --epochs 5 --lr 5e-5 $CPU --group-by-length
+}
+
 stage_aapd_long() {  # the from-scratch baselines with enough epochs to converge (xmlcnn: best epoch 11 of 30)
-  $BENCH run --dataset aapd --method xmlcnn --train-split val --eval-split test --epochs 30 $CPU
-  $BENCH run --dataset aapd --method attentionxml --train-split val --eval-split test --epochs 30 $CPU
+  bench run --dataset aapd --method xmlcnn --train-split val --eval-split test --epochs 30 $CPU
+  bench run --dataset aapd --method attentionxml --train-split val --eval-split test --epochs 30 $CPU
 }
 
 stage_reuters() {  # ModApte-90; every method trains on the same seeded sample of 1,000 of the 7,770 train documents
-  $BENCH compare --dataset reuters $TAU01 --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 1000 --epochs 4 $CPU
+  bench compare --dataset reuters $TAU01 --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 1000 --epochs 4 $CPU
 }
 
 stage_reuters_label_init() {  # stage_reuters' uclaf with LAN's label vectors started from the label names
-  $BENCH run --dataset reuters $TAU01 --method uclaf --limit-train 1000 --epochs 4 --label-init names $CPU
+  bench run --dataset reuters $TAU01 --method uclaf --limit-train 1000 --epochs 4 --label-init names $CPU
 }
 
 stage_reuters_long() {  # stage_reuters' bert and uclaf (label-name init) trained 10 epochs instead of 4, 3 seeds
   LONG="--limit-train 1000 --epochs 10 $CPU"
-  $BENCH compare --dataset reuters $TAU01 --methods uclaf --label-init names --seeds 0,1,2 $LONG
-  $BENCH compare --dataset reuters $TAU01 --methods bert --seeds 0,1,2 $LONG
+  bench compare --dataset reuters $TAU01 --methods uclaf --label-init names --seeds 0,1,2 $LONG
+  bench compare --dataset reuters $TAU01 --methods bert --seeds 0,1,2 $LONG
 }
 
 stage_goemotions() {  # every method on a seeded sample of 4,000 of the 43,410 train comments
-  $BENCH compare --dataset goemotions $TAU01 --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 4000 --epochs 3 \
+  bench compare --dataset goemotions $TAU01 --methods linear,xmlcnn,attentionxml,bert,uclaf --limit-train 4000 --epochs 3 \
     --max-length 64 --quiet $KEYS
 }
 
 stage_reuters_full() {  # uclaf (label-name init) on the full 6,993-document train split: 3 epochs, then 5
-  $BENCH run --dataset reuters $TAU01 --method uclaf --label-init names --epochs 3 $CPU
-  $BENCH run --dataset reuters $TAU01 --method uclaf --label-init names --epochs 5 $CPU
+  bench run --dataset reuters $TAU01 --method uclaf --label-init names --epochs 3 $CPU
+  bench run --dataset reuters $TAU01 --method uclaf --label-init names --epochs 5 $CPU
 }
 
 stage_reuters_full_more() {  # bert, and uclaf's seed 1, on the full train split with stage_reuters_full's 5 epochs
-  $BENCH run --dataset reuters $TAU01 --method bert --epochs 5 $CPU
-  $BENCH run --dataset reuters $TAU01 --method uclaf --label-init names --epochs 5 --seed 1 $CPU
+  bench run --dataset reuters $TAU01 --method bert --epochs 5 $CPU
+  bench run --dataset reuters $TAU01 --method uclaf --label-init names --epochs 5 --seed 1 $CPU
 }
 
 stage_eurlex57k_linear() {  # EURLEX57K (45,000 / 6,000 / 6,000 acts, 4,271 concepts): TF-IDF + one-vs-rest LinearSVC
   # on a seeded 10,000-act sample of the train split (the full split's fit did not fit in the session; see RESULTS.md)
-  $BENCH run --dataset eurlex57k --method linear --seed 0 --limit-train 10000
+  bench run --dataset eurlex57k --method linear --seed 0 --limit-train 10000
   # its record; docs/results/eurlex57k.csv is curated (these runs beside published rows), so collect leaves it alone
-  $BENCH report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+  bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
   $PYTHON benchmarks/linear_speed.py --train-docs 2000 --test-docs 1000   # speed; LibMultiLabel if importable
 }
 
 stage_reuters_linear_seeds() {  # linear on the 1,000-document samples that seeds 1 and 2 of reuters-long drew
-  $BENCH compare --dataset reuters --methods linear --seeds 0,1,2 --limit-train 1000 --quiet
+  bench compare --dataset reuters --methods linear --seeds 0,1,2 --limit-train 1000 --quiet
 }
 
 stage_goemotions_seeds() {  # seeds 1 and 2 of stage_goemotions' linear, bert and uclaf (each seed draws its sample)
-  $BENCH compare --dataset goemotions $TAU01 --methods linear,bert,uclaf --seeds 0,1,2 --limit-train 4000 --epochs 3 \
+  bench compare --dataset goemotions $TAU01 --methods linear,bert,uclaf --seeds 0,1,2 --limit-train 4000 --epochs 3 \
     --max-length 64 --quiet $KEYS
 }
 
 stage_baselines_seeds() {  # seeds 1 and 2 of xmlcnn and attentionxml, with each dataset's settings above (seed 0 reused)
-  $BENCH compare --dataset aapd --methods xmlcnn,attentionxml --seeds 0,1,2 --train-split val --eval-split test \
+  bench compare --dataset aapd --methods xmlcnn,attentionxml --seeds 0,1,2 --train-split val --eval-split test \
     --epochs 5 --lr 5e-5 $CPU
-  $BENCH compare --dataset reuters $TAU01 --methods xmlcnn,attentionxml --seeds 0,1,2 --limit-train 1000 --epochs 4 $CPU
-  $BENCH compare --dataset goemotions $TAU01 --methods xmlcnn,attentionxml --seeds 0,1,2 --limit-train 4000 --epochs 3 \
+  bench compare --dataset reuters $TAU01 --methods xmlcnn,attentionxml --seeds 0,1,2 --limit-train 1000 --epochs 4 $CPU
+  bench compare --dataset goemotions $TAU01 --methods xmlcnn,attentionxml --seeds 0,1,2 --limit-train 4000 --epochs 3 \
     --max-length 64 --quiet $KEYS
 }
 
 stage_baselines_words() {  # issue 19's recipe: words + GloVe, the papers' settings, early stopping (patience 5)
   AAPD="--train-split val --eval-split test $CPU"
-  $BENCH compare --dataset aapd --methods xmlcnn --epochs 30 $AAPD
-  $BENCH compare --dataset aapd --methods xmlcnn --embeddings word2vec --epochs 30 $AAPD   # which vectors serve better
-  $BENCH compare --dataset aapd --methods attentionxml --epochs 10 $AAPD   # 10: ~6.5 min an epoch on the loaded CPU
-  $BENCH compare --dataset goemotions $TAU01 --methods xmlcnn --limit-train 4000 --epochs 20 --max-length 64 --quiet $KEYS
-  $BENCH compare --dataset goemotions $TAU01 --methods attentionxml --limit-train 4000 --epochs 10 --max-length 64 --quiet $KEYS
+  bench compare --dataset aapd --methods xmlcnn --epochs 30 $AAPD
+  bench compare --dataset aapd --methods xmlcnn --embeddings word2vec --epochs 30 $AAPD   # which vectors serve better
+  bench compare --dataset aapd --methods attentionxml --epochs 10 $AAPD   # 10: ~6.5 min an epoch on the loaded CPU
+  bench compare --dataset goemotions $TAU01 --methods xmlcnn --limit-train 4000 --epochs 20 --max-length 64 --quiet $KEYS
+  bench compare --dataset goemotions $TAU01 --methods attentionxml --limit-train 4000 --epochs 10 --max-length 64 --quiet $KEYS
 }
 
 stage_baselines_words_seeds() {  # seed 1 of stage_baselines_words' AAPD xmlcnn (seed 0 reused; seed 2: no time left)
-  $BENCH compare --dataset aapd --methods xmlcnn --seeds 0,1 --train-split val --eval-split test --epochs 30 $CPU
+  bench compare --dataset aapd --methods xmlcnn --seeds 0,1 --train-split val --eval-split test --epochs 30 $CPU
 }
 
 stage_baselines_speed() {  # XML-CNN / AttentionXML training docs/s at EURLEX57K's size, and the hours per epoch
@@ -147,23 +160,23 @@ stage_baselines_speed() {  # XML-CNN / AttentionXML training docs/s at EURLEX57K
 GPU="--train-split val --eval-split test --device cuda --root runs-gpu --quiet $KEYS"
 
 stage_gpu() {  # AAPD at the paper's settings (presets.PAPER_SETTINGS: 512 tokens, batch 16, lr 1e-5, τ 5, λ 0.7)
-  $BENCH compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 $GPU
+  bench compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 $GPU
 }
 
 stage_gpu_cpu_recipe() {  # stage_aapd's recipe (5 epochs, lr 5e-5) at 512 tokens instead of 128
-  $BENCH compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 --epochs 5 --lr 5e-5 --max-length 512 $GPU
+  bench compare --dataset aapd --methods bert,uclaf --seeds 0,1,2 --epochs 5 --lr 5e-5 --max-length 512 $GPU
 }
 
 stage_gpu_ablate() {  # Table 4 at the paper's settings over 3 seeds (bert and uclaf reused from stage_gpu)
-  $BENCH ablate --dataset aapd --seeds 0,1,2 $GPU
+  bench ablate --dataset aapd --seeds 0,1,2 $GPU
 }
 
 stage_gpu_positives() {  # Table 5 at the paper's settings over 3 seeds (per_label is stage_gpu's uclaf, reused)
-  $BENCH ablate --dataset aapd --positives all,any,per_label,jaccard --seeds 0,1,2 $GPU
+  bench ablate --dataset aapd --positives all,any,per_label,jaccard --seeds 0,1,2 $GPU
 }
 
 stage_gpu_sweep() {  # Figure 5's τ at the paper's settings over 3 seeds (τ 5 is stage_gpu's uclaf, reused)
-  $BENCH sweep --dataset aapd --param temperature --values 0.1,1,5 --seeds 0,1,2 $GPU
+  bench sweep --dataset aapd --param temperature --values 0.1,1,5 --seeds 0,1,2 $GPU
 }
 
 stage_gpu_benchmarks() {
@@ -185,8 +198,8 @@ keep_runs() {  # keep_runs ROOT DATASET DEST: each run's record, one CSV row per
   # Records (settings, final metrics, validation curve, times, versions) go to DEST/records/DATASET.jsonl, merged with
   # the runs recorded before; the per-epoch logs and weights stay in the local run folders.
   local root=$1 dataset=$2 dest=$3
-  $BENCH report --runs "$root/$dataset" --records "$dest/records/$dataset.jsonl" > /dev/null
-  $BENCH report --runs "$dest/records/$dataset.jsonl" --csv "$dest/$dataset.csv" > /dev/null
+  bench report --runs "$root/$dataset" --records "$dest/records/$dataset.jsonl" > /dev/null
+  bench report --runs "$dest/records/$dataset.jsonl" --csv "$dest/$dataset.csv" > /dev/null
   (cd "$root/$dataset" && find . -maxdepth 1 \( -name '*.md' -o -name '*.csv' -o -name '*.png' \) -print0 \
     | xargs -0 -I{} install -D -m 644 {} "$OLDPWD/$dest/tables/$dataset/{}")
 }
@@ -198,10 +211,10 @@ stage_gpu_eurlex57k() {  # issue 21: bert and uclaf at the paper's EURLex settin
   local flags="--dataset eurlex57k --seed 0 --epochs ${EURLEX_EPOCHS:-2} --batch-size 32 --lr 1e-4 --quiet $KEYS"
   flags+=" --device ${EURLEX_DEVICE:-cuda} ${EURLEX_LIMIT:+--limit-train $EURLEX_LIMIT} ${EURLEX_EXTRA:-}"
   local root="${EURLEX_ROOT:-runs-gpu}/eurlex57k" sample="${EURLEX_LIMIT:-all}" jobs=()
-  $BENCH run $flags --method bert --output "$root/bert-$sample-seed0" & jobs+=($!)
-  $BENCH run $flags --method uclaf --shortlist-size 64 --label-init names --output "$root/uclaf-$sample-seed0" & jobs+=($!)
+  bench run $flags --method bert --output "$root/bert-$sample-seed0" & jobs+=($!)
+  bench run $flags --method uclaf --shortlist-size 64 --label-init names --output "$root/uclaf-$sample-seed0" & jobs+=($!)
   if [ -n "${EURLEX_ABLATE_INIT:-}" ]; then
-    $BENCH run $flags --method uclaf --shortlist-size 64 --output "$root/uclaf-noinit-$sample-seed0" & jobs+=($!)
+    bench run $flags --method uclaf --shortlist-size 64 --output "$root/uclaf-noinit-$sample-seed0" & jobs+=($!)
   fi
   for job in "${jobs[@]}"; do wait "$job"; done
 }
@@ -232,7 +245,7 @@ stage_lan_variants() {
     esac
     for seed in ${LAN_SEEDS:-0 1 2}; do
       for variant in $LAN_VARIANTS; do
-        $BENCH run --dataset "$dataset" --method uclaf $protocol --quiet --key-precision fp32 --seed "$seed" --device "$device" \
+        bench run --dataset "$dataset" --method uclaf $protocol --quiet --key-precision fp32 --seed "$seed" --device "$device" \
           ${variant#*:} ${LAN_EXTRA:-} --output "$root/$dataset/lan-variants/${variant%%:*}-seed$seed" > /dev/null
       done
     done
@@ -248,31 +261,36 @@ stage_benchmarks() {  # speed: ratios against a named alternative, measured in t
 }
 
 stage_deploy() {  # the demo (uclaf did not finish under load; linear did), batch prediction and ONNX Runtime speed
-  $BENCH demo --output runs/demo --quiet
+  bench demo --output runs/demo --quiet
   $PYTHON benchmarks/batch_predict.py --dataset goemotions-sample --docs 1200 --repeats 3 --threads 2
   $PYTHON benchmarks/batch_predict.py --dataset reuters --docs 1000 --repeats 2 --threads 2
   $PYTHON benchmarks/onnx_speed.py --docs 600 --repeats 3 --threads 2
 }
 
 stage_reproduce() {  # issue 16's checks: a recorded run re-run from its command gives its recorded numbers
-  $BENCH run --dataset reuters --method linear --seed 0 --quiet
-  $BENCH run --dataset aapd --method uclaf --seed 0 --train-split val --eval-split test --epochs 5 --lr 5e-5 $CPU
+  bench run --dataset reuters --method linear --seed 0 --quiet
+  bench run --dataset aapd --method uclaf --seed 0 --train-split val --eval-split test --epochs 5 --lr 5e-5 $CPU
 }
 
 stage_eurlex57k_linear_full() {  # the linear baseline on the full 45,000-act train split (issues 19 and 21)
-  $BENCH run --dataset eurlex57k --method linear --seed 0
-  $BENCH report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+  bench run --dataset eurlex57k --method linear --seed 0
+  bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
 }
 
 stage_goemotions_tau() {  # issue 21: τ on GoEmotions, stage_goemotions' protocol; τ 0.1 is goemotions-seeds' uclaf
   # (3 seeds); τ 1 and 3 got seeds 0 and 1 (seed 2: no time left in the session)
-  $BENCH sweep --dataset goemotions --param temperature --values 0.1,1,3 --seeds 0,1 --limit-train 4000 \
+  bench sweep --dataset goemotions --param temperature --values 0.1,1,3 --seeds 0,1 --limit-train 4000 \
     --epochs 3 --max-length 64 --quiet $KEYS
+}
+
+stage_goemotions_group_by_length() {  # issue 20: goemotions-tau's τ 1 run of seed 0 with length-grouped batches
+  bench compare --dataset goemotions --methods uclaf --seeds 0 --limit-train 4000 --epochs 3 --max-length 64 \
+    --temperature 1 --quiet $KEYS --group-by-length
 }
 
 stage_goemotions_lambda() {  # issue 21: λ on GoEmotions at τ 1 (the generic default), goemotions-tau's protocol; λ 0.5
   # is goemotions-tau's τ 1 run of the same seed, reused
-  $BENCH sweep --dataset goemotions --param lambda --values 0.1,0.5,1 --seeds ${LAMBDA_SEEDS:-0} --limit-train 4000 \
+  bench sweep --dataset goemotions --param lambda --values 0.1,0.5,1 --seeds ${LAMBDA_SEEDS:-0} --limit-train 4000 \
     --epochs 3 --max-length 64 --temperature 1 --quiet $KEYS
 }
 
@@ -282,27 +300,27 @@ stage_eurlex57k_speed() {  # issue 20: UCLAF's docs/s at EURLEX57K's size at 128
 
 stage_eurlex57k_xmlcnn() {  # issue 19: XML-CNN (words + GloVe, its paper's settings) on the full 45,000-act train split,
   # 512 words, capped at 6 epochs (the lr decays to 0 over them) so that it fits the issue's three hours; 1 thread
-  OMP_NUM_THREADS=1 $BENCH run --dataset eurlex57k --method xmlcnn --seed 0 --epochs 6 --quiet
-  $BENCH report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+  OMP_NUM_THREADS=1 bench run --dataset eurlex57k --method xmlcnn --seed 0 --epochs 6 --quiet
+  bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
 }
 
 stage_eurlex57k_cpu() {  # issues 20 and 21: uclaf and bert on the CPU, on linear's seeded 10,000-act sample, 128 tokens,
   # the shortlisted LAN and descriptor-initialised label vectors; 2 epochs; today's defaults otherwise; 1 thread each,
   # run side by side (and beside stage eurlex57k-xmlcnn) on the 2 cores
   local flags="--dataset eurlex57k --seed 0 --limit-train 10000 --max-length 128 --epochs 2 --quiet"
-  OMP_NUM_THREADS=1 $BENCH run $flags --method uclaf --shortlist-size 64 --label-init names & local uclaf=$!
-  OMP_NUM_THREADS=1 $BENCH run $flags --method bert & local bert=$!
+  OMP_NUM_THREADS=1 bench run $flags --method uclaf --shortlist-size 64 --label-init names & local uclaf=$!
+  OMP_NUM_THREADS=1 bench run $flags --method bert & local bert=$!
   wait $uclaf; wait $bert
-  $BENCH report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+  bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
 }
 
 stage_eurlex57k_cpu_init() {  # issues 20 and 21: eurlex57k-cpu's uclaf again, now that the proposal scorer starts from the
   # descriptor names too (today's default with --label-init names), and once with no label text at all (the ablation)
   local flags="--dataset eurlex57k --seed 0 --limit-train 10000 --max-length 128 --epochs 2 --quiet --method uclaf"
-  OMP_NUM_THREADS=1 $BENCH run $flags --shortlist-size 64 --label-init names & local names=$!
-  OMP_NUM_THREADS=1 $BENCH run $flags --shortlist-size 64 & local random=$!
+  OMP_NUM_THREADS=1 bench run $flags --shortlist-size 64 --label-init names & local names=$!
+  OMP_NUM_THREADS=1 bench run $flags --shortlist-size 64 & local random=$!
   wait $names; wait $random
-  $BENCH report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+  bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
 }
 
 for stage in "${@:-linear aapd aapd-ablate reuters goemotions collect}"; do

@@ -283,6 +283,8 @@ VARIANT_SETTINGS = (
     "temperature",
     "queue_size",
     "key_precision",
+    "group_by_length",
+    "amp",
 )
 
 

@@ -42,7 +42,7 @@ SPEC_VERSION = 2
 # Spec fields added during version 1; runs without them had None (format detected, no data fingerprint).
 LATER_SPEC_FIELDS = ("format", "data")
 TRAIN_OVERRIDES = {"epochs", "batch_size", "lr", "head_lr", "patience", "monitor", "checkpoint_every"}
-TRAIN_OVERRIDES |= {"group_by_length", "amp"}  # CPU step options (issue 20 part 5); not defaults
+TRAIN_OVERRIDES |= {"group_by_length", "amp"}  # step options (issue 20 part 5)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Trainer: AdamW with warmup and linear decay, validation with early stopping, atomic checkpoints, exact resume.
 
 ``Trainer(config, output_dir).fit(model, batches, validate=..., save_model=...)`` holds the loop only. It takes
-tensor batches (:class:`~uclaf_plugin.batches.EpochBatches`; tokenising and padding happen on the data side) and
+tensor batches (:class:`~uclaf_plugin.data.batches.EpochBatches`; tokenising and padding happen on the data side) and
 does, per step: ``model(input_ids, attention_mask, labels=labels)`` (a model returning a
 :class:`~uclaf_plugin.model.UCLAFOutput`, or any output with ``loss`` and ``losses()``, which takes its own
 momentum step, :class:`~uclaf_plugin.contrastive.MomentumContrast`) -> ``loss.backward()`` -> clip
@@ -42,6 +42,7 @@ from .distributed import (
 from .progress_bar import ProgressBar
 
 # Training settings added after runs were recorded, with the value those runs had (bench.spec.upgraded reads them).
+# group_by_length was added as False and became True later: version-2 specs of that time write False down.
 LATER_TRAIN_SETTINGS = {"group_by_length": False}
 LOG_FILE = "train_log.jsonl"
 
@@ -52,9 +53,12 @@ class TrainConfig:
 
     ``amp``: bf16 autocast over the whole training step. ``None`` (default): on CUDA only; ``True``: on CUDA, and on
     a CPU with native bf16 (AVX512-BF16 or AMX; elsewhere the step stays fp32, as bf16 would be emulated);
-    ``False``: never. ``group_by_length``: batches of documents of similar length (less padding); see
-    :func:`~uclaf_plugin.batches.length_grouped_batches`. Neither CPU option is a default: their accuracy is not
-    yet checked over seeds.
+    ``False``: never; on CPUs it is not a default, as its speed-up there is not established
+    (docs/results/perf_step_options.md). ``group_by_length`` (default ``True`` since 2026-12-01): batches of
+    documents of similar length, their order still seeded (less padding: 1.07x docs/s at 128 tokens and 1.94x at
+    256 on AAPD, same accuracy over 3 seeds; docs/RESULTS.md, "Length-grouped batches on AAPD"); see
+    :func:`~uclaf_plugin.data.batches.length_grouped_batches`. ``False``: plain seeded batches, as runs recorded
+    before then.
     """
 
     epochs: int = 8
@@ -70,7 +74,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool | None = None
-    group_by_length: bool = False
+    group_by_length: bool = True
     eval_batch_size: int = 64
     threshold: float = 0.5
     quiet: bool = False
@@ -112,7 +116,7 @@ class Trainer:
 
     Args:
         config: a :class:`TrainConfig` (``batch_size``, ``seed`` and ``group_by_length`` are the batches' business:
-            :class:`~uclaf_plugin.batches.EpochBatches` takes them).
+            :class:`~uclaf_plugin.data.batches.EpochBatches` takes them).
         output_dir: where ``checkpoint.pt``, the best model and ``train_log.jsonl`` go (``None``: nothing on disk,
             and Ctrl-C is not caught).
     """
@@ -140,7 +144,7 @@ class Trainer:
         """Train ``model`` on ``batches``; returns the history, the best epoch, wall time, docs/s and peak memory.
 
         ``batches``: ``len(batches)`` batches per epoch, ``batches.epoch(e)`` those of epoch ``e`` (each a
-        :class:`~uclaf_plugin.batches.Batch`), ``batches.num_docs``. ``validate()``: metrics after each epoch
+        :class:`~uclaf_plugin.data.batches.Batch`), ``batches.num_docs``. ``validate()``: metrics after each epoch
         (a dict holding ``config.monitor``); without it every epoch counts as the best so far.
         ``save_model(output_dir)``: called on rank 0 whenever the best epoch improves (with an ``output_dir``).
         ``resume``: start from ``output_dir/checkpoint.pt``. The model ends with the best epoch's weights.
