@@ -1,10 +1,11 @@
-"""Training docs/s on AAPD abstracts: today's default step against length-grouped batches and a whole-step bf16 autocast.
+"""Training docs/s on AAPD abstracts: plain seeded batches against length-grouped ones and a whole-step bf16 autocast.
 
 Run: ``python benchmarks/step_options.py [--docs 160] [--lengths 128,512]``.
 
 The model is ``uclaf-bench``'s ``uclaf`` on ``aapd`` (MiniLM, LAN, CACL with λ 0.7, τ 5, queue 512, keys at
 ``key_precision="auto"``), batch 16. Each variant trains on the same first ``--docs`` AAPD ``val`` abstracts for
-one pass, in the trainer's own batch order (seed 0): ``default`` is today's step (plain seeded batches, fp32 step);
+one pass, in the trainer's own batch order (seed 0): ``default`` is the step before these options (plain seeded
+batches, fp32 step; length grouping has been ``TrainConfig``'s default since 2026-12-01);
 ``group_by_length`` uses ``TrainConfig(group_by_length=True)`` batches (similar lengths together, less padding);
 ``bf16 step`` runs the whole step under bf16 autocast (``TrainConfig(amp=True)``; only on a CPU with native
 bf16, left out elsewhere); ``both`` combines them. Variants take turns step by step, so a change in the

@@ -194,11 +194,11 @@ def test_step_options_are_flags_that_reach_the_train_settings_and_the_command_li
 
     from uclaf_plugin.cli import app
 
-    plain = build_spec("aapd", "uclaf")
+    default = build_spec("aapd", "uclaf")
     flagged = build_spec("aapd", "uclaf", overrides={"group_by_length": False, "amp": False})
-    assert (plain.train["group_by_length"], plain.train["amp"]) == (True, None)
+    assert (default.train["group_by_length"], default.train["amp"]) == (True, None)
     assert (flagged.train["group_by_length"], flagged.train["amp"]) == (False, False)
-    assert flagged.key() != plain.key()
+    assert flagged.key() != default.key()
     command = flagged.command()
     assert "--no-group-by-length --no-amp" in command
     run = get_command(app).commands["run"]
