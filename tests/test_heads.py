@@ -287,6 +287,32 @@ def test_linear_head_pooling():
         torch.testing.assert_close(head(features, mask).logits, head.classifier(pooled))
 
 
+def test_standardized_linear_head_scores_hand_standardised_features():
+    features = torch.randn(4, T, D, dtype=torch.double)
+    head = LinearHead(D, L, dropout=0.0, standardize=True).double().train()
+    pooled = features.mean(1)
+    by_hand = (pooled - pooled.mean(0)) / torch.sqrt(pooled.var(0, unbiased=False) + head.feature_norm.eps)
+    torch.testing.assert_close(head(features).logits, head.classifier(by_hand))
+    # In training the common direction every document shares is removed: shifting all of them changes nothing.
+    shift = 10 * torch.randn(D, dtype=torch.double)
+    torch.testing.assert_close(head(features + shift).logits, head.classifier(by_hand))
+
+
+def test_standardized_linear_head_scores_each_document_alone_in_eval_and_for_a_batch_of_one():
+    features = torch.randn(4, T, D)
+    head = LinearHead(D, L, dropout=0.0, standardize=True)
+    for _ in range(3):
+        head.train()(features)  # updates the running statistics
+    alone = head.train()(features[:1]).logits  # a batch of one in training uses the running statistics
+    head.eval()
+    together = head(features).logits
+    torch.testing.assert_close(together[:1], head(features[:1]).logits)
+    torch.testing.assert_close(alone, together[:1])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = head(features).logits
+    torch.testing.assert_close(mixed.float(), together, atol=0.1, rtol=0.05)
+
+
 def test_masked_mean_pool_hand_computed():
     features = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]], [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]])
     mask = torch.tensor([[1, 1, 0], [0, 0, 0]])

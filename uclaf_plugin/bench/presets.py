@@ -41,6 +41,12 @@ METHODS: dict[str, dict] = {
         "head_kwargs": {"hidden_dim": 256, "dropout": 0.0, "cluster_size": 8, "top_clusters": 64},
     },
     "bert": {"encoder": "minilm", "head": "linear", "contrastive": None},
+    "bert-std": {
+        "encoder": "minilm",
+        "head": "linear",
+        "contrastive": None,
+        "head_kwargs": {"standardize": True},
+    },
     "bert-lan": {"encoder": "minilm", "head": "lan", "contrastive": None},
     "bert-cacl": {"encoder": "minilm", "head": "linear", "contrastive": "per_label"},
     "uclaf": {"encoder": "minilm", "head": "lan", "contrastive": "per_label"},
