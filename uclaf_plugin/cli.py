@@ -78,7 +78,9 @@ def run(
     method: Annotated[
         str,
         typer.Option(
-            "--method", "-m", help="linear, xmlcnn, attentionxml, bert, bert-std, bert-lan, bert-cacl, uclaf, ..."
+            "--method",
+            "-m",
+            help="linear, xmlcnn, attentionxml, bert, bert-std, bert-lan, bert-cacl, uclaf, ...",
         ),
     ],
     settings: dict,

@@ -99,9 +99,10 @@ class LinearHead(nn.Module):
 
     ``standardize=True`` standardises each pooled feature before the dropout: batch statistics in training
     (running statistics for a batch of one), running statistics in eval (a ``BatchNorm1d`` without affine
-    parameters; per process under DDP). Pretrained sentence encoders pool to features that share one large
-    direction (MiniLM on EURLEX57K: mean pairwise cosine 0.57), which a linear layer over thousands of labels
-    learns around slowly; docs/RESULTS.md, "Why `bert` sits at the label prior", measures the difference.
+    parameters; under DDP each process standardises by its own batch). Pretrained sentence encoders pool to
+    features that share one large direction (MiniLM on EURLEX57K: mean pairwise cosine 0.57), which a linear
+    layer over thousands of labels learns around slowly; docs/RESULTS.md, "Why `bert` sits at the label prior",
+    measures the difference.
     """
 
     def __init__(
