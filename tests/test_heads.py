@@ -1,6 +1,8 @@
 import functools
 
+import numpy as np
 import pytest
+import scipy.sparse
 import torch
 
 from uclaf_plugin.heads import (
@@ -15,6 +17,7 @@ from uclaf_plugin.heads import (
     label_token_scores,
     masked_mean_pool,
 )
+from uclaf_plugin.pipeline import ModelConfig, TextClassifier
 
 B, T, D, L = 3, 6, 8, 5
 
@@ -313,6 +316,27 @@ def test_standardized_linear_head_scores_each_document_alone_in_eval_and_for_a_b
     torch.testing.assert_close(mixed.float(), together, atol=0.1, rtol=0.05)
 
 
+def test_linear_head_bias_starts_at_the_label_log_prior_odds():
+    targets = np.array([[1, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1]])  # shares 1/4, 0 (-> 1/8), 1 (-> 7/8)
+    head = LinearHead(D, 3, bias_init="prior")
+    head.start_bias_at_prior(scipy.sparse.csr_matrix(targets))
+    expected = torch.tensor([-np.log(3), -np.log(7), np.log(7)], dtype=torch.float32)
+    torch.testing.assert_close(head.classifier.bias.data, expected)
+    with pytest.raises(ValueError, match="train_targets"):
+        head.start_bias_at_prior(np.ones((4, 2)))
+
+
+def test_pipeline_starts_the_bias_at_the_prior_only_when_asked_and_given_targets():
+    config = ModelConfig(head="linear", contrastive=None, head_kwargs={"bias_init": "prior"})
+    targets = np.array([[1, 0], [1, 0], [1, 1], [0, 0]])
+    classifier = TextClassifier.from_config(config, ["a", "b"], train_targets=targets)
+    torch.testing.assert_close(
+        classifier.model.head.classifier.bias.data, torch.tensor([np.log(3), -np.log(3)], dtype=torch.float32)
+    )
+    with pytest.raises(ValueError, match="train_targets"):
+        TextClassifier.from_config(config, ["a", "b"])
+
+
 def test_masked_mean_pool_hand_computed():
     features = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]], [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]])
     mask = torch.tensor([[1, 1, 0], [0, 0, 0]])
@@ -391,6 +415,7 @@ def test_wrong_shapes_raise_value_error_naming_the_argument(name, call, word):
         ),
         (lambda: DotLabelAttentionHead(D, 0), "num_labels"),
         (lambda: LinearHead(D, L, pooling="sum"), "pooling"),
+        (lambda: LinearHead(D, L, bias_init="ones"), "bias_init"),
         (lambda: build_head("mlp", D, L), "lan"),
         (lambda: masked_mean_pool(torch.randn(B, D)), "features"),
     ],

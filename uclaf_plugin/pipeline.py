@@ -171,7 +171,8 @@ class TextClassifier(nn.Module):
         EuroVoc descriptor of a concept id); default the label names themselves. Word-level baselines
         (``config.embeddings`` ``"glove"``/``"word2vec"``) build their vocabulary (and fit word2vec) on
         ``train_texts``, unless a ready word ``tokenizer`` is given. The ``"attentionxml"`` head clusters the labels
-        on ``train_texts`` and their multi-hot ``train_targets`` ``(n, L)``.
+        on ``train_texts`` and their multi-hot ``train_targets`` ``(n, L)``; a linear head with ``bias_init="prior"``
+        starts its bias from ``train_targets``.
         """
         tokenizer = tokenizer or _build_tokenizer(config, train_texts)
         encoder = build_encoder(config, tokenizer, pretrained, train_texts)
@@ -200,6 +201,12 @@ class TextClassifier(nn.Module):
                     f"head {config.head!r} clusters the labels: pass train_texts and train_targets"
                 )
             model.head.fit_clusters(train_texts, train_targets)
+        if pretrained and getattr(model.head, "bias_init", None) == "prior":
+            if train_targets is None:
+                raise ValueError(
+                    "head_kwargs bias_init='prior' starts the bias at the label prior: pass train_targets"
+                )
+            model.head.start_bias_at_prior(train_targets)
         return cls(model, tokenizer, label_names, config)
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:

@@ -47,6 +47,12 @@ METHODS: dict[str, dict] = {
         "contrastive": None,
         "head_kwargs": {"standardize": True},
     },
+    "bert-std-prior": {
+        "encoder": "minilm",
+        "head": "linear",
+        "contrastive": None,
+        "head_kwargs": {"standardize": True, "bias_init": "prior"},
+    },
     "bert-lan": {"encoder": "minilm", "head": "lan", "contrastive": None},
     "bert-cacl": {"encoder": "minilm", "head": "linear", "contrastive": "per_label"},
     "uclaf": {"encoder": "minilm", "head": "lan", "contrastive": "per_label"},

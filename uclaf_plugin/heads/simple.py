@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -103,7 +104,14 @@ class LinearHead(nn.Module):
     features that share one large direction (MiniLM on EURLEX57K: mean pairwise cosine 0.57), which a linear
     layer over thousands of labels learns around slowly; docs/RESULTS.md, "Why `bert` sits at the label prior",
     measures the difference.
+
+    ``bias_init="prior"`` marks the head to start each label's bias at its log prior odds on the training
+    targets (:meth:`start_bias_at_prior`, which ``TextClassifier.from_config`` calls with ``train_targets``), the
+    prior-probability start of Lin et al. 2017 (focal loss, §4.1): BCE then need not spend its first steps pushing
+    thousands of negative logits down. ``"zeros"`` (default) keeps ``nn.Linear``'s start.
     """
+
+    BIAS_INITS = ("zeros", "prior")
 
     def __init__(
         self,
@@ -112,11 +120,15 @@ class LinearHead(nn.Module):
         pooling: str = "mean",
         dropout: float = 0.1,
         standardize: bool = False,
+        bias_init: str = "zeros",
     ):
         super().__init__()
         _check_positive(input_dim=input_dim, num_labels=num_labels)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {list(POOLINGS)}; got {pooling!r}")
+        if bias_init not in self.BIAS_INITS:
+            raise ValueError(f"bias_init must be one of {list(self.BIAS_INITS)}; got {bias_init!r}")
+        self.bias_init = bias_init
         self.input_dim, self.num_labels, self.pooling = input_dim, num_labels, pooling
         self.feature_norm = nn.BatchNorm1d(input_dim, affine=False) if standardize else None
         self.dropout = nn.Dropout(dropout)
@@ -130,6 +142,20 @@ class LinearHead(nn.Module):
         mask = _bool_mask(features, mask)
         logits = self.classifier(self.dropout(self._standardize(self._pool(features, mask))))
         return HeadOutput(logits)
+
+    @torch.no_grad()
+    def start_bias_at_prior(self, train_targets) -> None:
+        """Set each label's bias to ``log(p / (1 - p))``, ``p`` its share of positives in ``train_targets``
+        ``(n, L)`` (multi-hot; dense or scipy sparse), clipped to ``[1 / 2n, 1 - 1 / 2n]`` so a label without a
+        positive (or without a negative) gets a finite start. Raises ``ValueError`` on a shape that does not match."""
+        n, width = train_targets.shape
+        if width != self.num_labels or n == 0:
+            raise ValueError(
+                f"train_targets must be (n >= 1, {self.num_labels}); got {tuple(train_targets.shape)}"
+            )
+        positives = torch.as_tensor(np.asarray(train_targets.sum(0), dtype=np.float64).ravel())
+        share = (positives / n).clamp(1 / (2 * n), 1 - 1 / (2 * n))
+        self.classifier.bias.copy_(torch.log(share / (1 - share)))
 
     def _standardize(self, pooled: Tensor) -> Tensor:
         if self.feature_norm is None:
