@@ -248,3 +248,12 @@ def test_tuned_threshold_settings_are_checked(corpus):
         UCLAFClassifier(**TINY, threshold="tuned", validation_fraction=1.5).fit(texts, targets)
     with pytest.raises(ValueError, match="threshold must be 'tuned' or in"):
         UCLAFClassifier(**TINY, threshold="best").fit(texts, targets)
+
+
+def test_a_linear_head_can_start_its_bias_at_the_label_prior(corpus):
+    texts, targets, _, _ = corpus
+    params = {**TINY, "head": "linear", "contrastive": None, "head_kwargs": {"bias_init": "prior"}}
+    estimator = UCLAFClassifier(**{**params, "epochs": 1, "lr": 1e-9, "head_lr": 1e-9}).fit(texts, targets)
+    share = np.asarray(targets.sum(0), dtype=np.float64).ravel() / targets.shape[0]
+    bias = estimator.classifier_.model.head.classifier.bias.detach().numpy()
+    np.testing.assert_allclose(bias, np.log(share / (1 - share)), atol=1e-3)  # lr 1e-9: the start, kept

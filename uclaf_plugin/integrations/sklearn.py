@@ -106,7 +106,9 @@ class UCLAFClassifier(MLClassifierBase):
         self._check_decision_rule(targets.shape[1])
         seed_everything(self.random_state)
         self.classes_ = np.arange(targets.shape[1])
-        self.classifier_ = TextClassifier.from_config(self._model_config(), [str(c) for c in self.classes_])
+        self.classifier_ = TextClassifier.from_config(
+            self._model_config(), [str(c) for c in self.classes_], train_targets=targets
+        )
         if self.threshold != "tuned":
             self.history_ = TextTrainer(self.classifier_, self._train_config()).fit(texts, targets)
             self.thresholds_ = None
