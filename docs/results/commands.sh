@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init eurlex57k-cpu-ablate eurlex57k-tau eurlex57k-bert-std-prior goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init eurlex57k-cpu-ablate eurlex57k-tau eurlex57k-bert-std-prior bert-std-prior-small goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-shortlist gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -344,6 +344,14 @@ stage_eurlex57k_bert_std_prior() {  # issue 21: bert with its pooled features st
   # the label prior (bert-std-prior), eurlex57k-cpu's bert otherwise; alone, 2 threads
   bench run --dataset eurlex57k --seed 0 --limit-train 10000 --max-length 128 --epochs 2 --quiet --method bert-std-prior
   bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+}
+
+stage_bert_std_prior_small() {  # issue 21: bert-std-prior with the bert rows' protocols of stage_aapd and
+  # stage_goemotions (seed 0); alone, 2 threads
+  bench run --dataset aapd --method bert-std-prior --train-split val --eval-split test --epochs 5 --lr 5e-5 $CPU
+  bench run --dataset goemotions --method bert-std-prior --limit-train 4000 --epochs 3 --max-length 64 --quiet $KEYS
+  bench report --runs runs/aapd --records docs/results/records/aapd.jsonl > /dev/null
+  bench report --runs runs/goemotions --records docs/results/records/goemotions.jsonl > /dev/null
 }
 
 for stage in "${@:-linear aapd aapd-ablate reuters goemotions collect}"; do
