@@ -62,6 +62,8 @@ def reference_lan(head, features, mask):
             logits[b, k] = head.fc2(fc1)[0]
             if head.label_readout is not None:
                 logits[b, k] += head.label_readout[k] @ context
+            if head.label_bias is not None:
+                logits[b, k] += head.label_bias[k]
     return logits, attention
 
 
@@ -88,6 +90,30 @@ def test_lan_matches_the_per_document_formula(chunk, readout, scoring):
     expected_logits, expected_attention = reference_lan(head, features, mask)
     torch.testing.assert_close(output.logits, expected_logits)
     torch.testing.assert_close(output.attention, expected_attention)
+
+
+@pytest.mark.parametrize("chunk", [2, None])
+def test_lan_per_label_bias_adds_to_each_labels_logit(chunk):
+    head = lan(label_chunk_size=chunk, bias_init="zeros")
+    torch.nn.init.normal_(head.label_bias)
+    features, mask = inputs()
+    torch.testing.assert_close(head(features, mask).logits, reference_lan(head, features, mask)[0])
+    assert lan().label_bias is None  # the paper's head has none
+
+
+def test_lan_bias_and_proposal_bias_start_at_the_label_log_prior_odds():
+    targets = np.zeros((4, L), dtype=int)
+    targets[0, 0] = 1
+    targets[:, 1] = 1  # shares 1/4, 1 (clipped to 7/8), then 0 (clipped to 1/8) for the rest
+    expected = torch.tensor([-np.log(3), np.log(7)] + [-np.log(7)] * (L - 2), dtype=torch.float32)
+    head = LabelAttentionHead(D, L, shortlist_size=2, bias_init="prior")
+    head.start_bias_at_prior(scipy.sparse.csr_matrix(targets))
+    torch.testing.assert_close(head.label_bias.data, expected)
+    torch.testing.assert_close(head.proposal.bias.data, expected)
+    with pytest.raises(ValueError, match="bias_init"):
+        LabelAttentionHead(D, L).start_bias_at_prior(targets)
+    with pytest.raises(ValueError, match="train_targets"):
+        head.start_bias_at_prior(targets[:, :2])
 
 
 @pytest.mark.parametrize("scoring", list(SCORINGS))
@@ -335,6 +361,9 @@ def test_pipeline_starts_the_bias_at_the_prior_only_when_asked_and_given_targets
     )
     with pytest.raises(ValueError, match="train_targets"):
         TextClassifier.from_config(config, ["a", "b"])
+    lan_config = ModelConfig(head="lan", contrastive=None, head_kwargs={"bias_init": "prior"})
+    lan_head = TextClassifier.from_config(lan_config, ["a", "b"], train_targets=targets).model.head
+    torch.testing.assert_close(lan_head.label_bias.data, torch.tensor([np.log(3), -np.log(3)]).float())
 
 
 def test_masked_mean_pool_hand_computed():
@@ -407,6 +436,7 @@ def test_wrong_shapes_raise_value_error_naming_the_argument(name, call, word):
         (lambda: LabelAttentionHead(D, L, activation="swish"), "activation"),
         (lambda: LabelAttentionHead(D, L, label_chunk_size=0), "label_chunk_size"),
         (lambda: LabelAttentionHead(D, L, scoring="cosine"), "scoring"),
+        (lambda: LabelAttentionHead(D, L, bias_init="mean"), "bias_init"),
         (lambda: label_token_scores(torch.randn(3, 4), torch.randn(2, 4), torch.randn(3, 4)), "v"),
         (lambda: label_token_scores(torch.randn(2, 3, 4), torch.randn(3, 2, 4), torch.randn(4)), "share a"),
         (

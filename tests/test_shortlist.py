@@ -19,11 +19,13 @@ def inputs():
     return features, mask
 
 
-def heads(shortlist_size, scoring="paper", chunk=None):
-    """A shortlisted head and the exact head with the same LAN weights."""
+def heads(shortlist_size, scoring="paper", chunk=None, bias_init=None):
+    """A shortlisted head and the exact head with the same LAN weights (random per-label biases, if any)."""
     torch.manual_seed(1)
-    kwargs = dict(attention_dim=16, hidden_dim=5, scoring=scoring, label_chunk_size=chunk)
+    kwargs = dict(attention_dim=16, hidden_dim=5, scoring=scoring, label_chunk_size=chunk, bias_init=bias_init)
     shortlisted = LabelAttentionHead(D, L, shortlist_size=shortlist_size, **kwargs).double().eval()
+    if bias_init is not None:
+        torch.nn.init.normal_(shortlisted.label_bias)
     exact = LabelAttentionHead(D, L, **kwargs).double().eval()
     exact.load_state_dict(
         {k: v for k, v in shortlisted.state_dict().items() if not k.startswith("proposal.")}
@@ -35,10 +37,11 @@ def proposal_scores(head, features, mask):
     return head.proposal(masked_mean_pool(features, mask))
 
 
+@pytest.mark.parametrize("bias_init", [None, "zeros"])
 @pytest.mark.parametrize("scoring", list(SCORINGS))
 @pytest.mark.parametrize("size", [L, L + 5])
-def test_a_shortlist_of_every_label_equals_the_exact_head(scoring, size):
-    shortlisted, exact = heads(size, scoring, chunk=2)
+def test_a_shortlist_of_every_label_equals_the_exact_head(scoring, size, bias_init):
+    shortlisted, exact = heads(size, scoring, chunk=2, bias_init=bias_init)
     features, mask = inputs()
     output = shortlisted(features, mask, return_attention=True)
     expected = exact(features, mask, return_attention=True)
@@ -46,10 +49,11 @@ def test_a_shortlist_of_every_label_equals_the_exact_head(scoring, size):
     torch.testing.assert_close(output.attention, expected.attention, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("bias_init", [None, "zeros"])
 @pytest.mark.parametrize("scoring", list(SCORINGS))
-def test_candidates_keep_their_exact_logit_and_rank_above_the_rest_in_proposal_order(scoring):
+def test_candidates_keep_their_exact_logit_and_rank_above_the_rest_in_proposal_order(scoring, bias_init):
     size = 3
-    shortlisted, exact = heads(size, scoring)
+    shortlisted, exact = heads(size, scoring, bias_init=bias_init)
     features, mask = inputs()
     output = shortlisted(features, mask, return_attention=True)
     logits, attention = output.logits, output.attention

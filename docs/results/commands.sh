@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init eurlex57k-cpu-ablate eurlex57k-tau eurlex57k-bert-std-prior bert-std-prior-small goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init eurlex57k-cpu-ablate eurlex57k-tau eurlex57k-bert-std-prior bert-std-prior-small eurlex57k-uclaf-prior goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-shortlist gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -352,6 +352,13 @@ stage_bert_std_prior_small() {  # issue 21: bert-std-prior with the bert rows' p
   bench run --dataset goemotions --method bert-std-prior --limit-train 4000 --epochs 3 --max-length 64 --quiet $KEYS
   bench report --runs runs/aapd --records docs/results/records/aapd.jsonl > /dev/null
   bench report --runs runs/goemotions --records docs/results/records/goemotions.jsonl > /dev/null
+}
+
+stage_eurlex57k_uclaf_prior() {  # issue 21: eurlex57k-tau's uclaf (τ = 1) with a per-label LAN bias, and the
+  # proposal scorer's bias, started at the label prior (uclaf-prior); alone, 2 threads
+  bench run --dataset eurlex57k --seed 0 --limit-train 10000 --max-length 128 --epochs 2 --quiet --method uclaf-prior \
+    --shortlist-size 64 --label-init names --key-precision fp32 --temperature 1
+  bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
 }
 
 for stage in "${@:-linear aapd aapd-ablate reuters goemotions collect}"; do

@@ -56,6 +56,13 @@ METHODS: dict[str, dict] = {
     "bert-lan": {"encoder": "minilm", "head": "lan", "contrastive": None},
     "bert-cacl": {"encoder": "minilm", "head": "linear", "contrastive": "per_label"},
     "uclaf": {"encoder": "minilm", "head": "lan", "contrastive": "per_label"},
+    # uclaf with a per-label bias in the LAN head started at the label prior, as bert-std-prior's linear head
+    "uclaf-prior": {
+        "encoder": "minilm",
+        "head": "lan",
+        "contrastive": "per_label",
+        "head_kwargs": {"bias_init": "prior"},
+    },
     "xmlcnn+cacl": {"encoder": "xmlcnn", "head": "xmlcnn", "contrastive": "per_label"},
     "xmlcnn+lan": {"encoder": "xmlcnn", "head": "lan", "contrastive": None},
     "attentionxml+cacl": {

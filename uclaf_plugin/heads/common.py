@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -83,3 +84,16 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     empty = padding.all(-1, keepdim=True)
     weights = torch.softmax(scores.masked_fill(padding, float("-inf")).masked_fill(empty, 0.0), dim=-1)
     return weights.masked_fill(empty, 0.0)
+
+
+def log_prior_odds(train_targets, num_labels: int) -> Tensor:
+    """``log(p / (1 - p))`` per label ``(L,)``, float32: ``p`` each label's share of positives in ``train_targets``
+    ``(n, L)`` (multi-hot; dense or scipy sparse), clipped to ``[1 / 2n, 1 - 1 / 2n]`` so a label without a
+    positive (or without a negative) gets a finite value. The prior-probability bias start of Lin et al. 2017
+    (focal loss, §4.1). Raises ``ValueError`` when ``train_targets`` is empty or not ``num_labels`` wide."""
+    n, width = train_targets.shape
+    if width != num_labels or n == 0:
+        raise ValueError(f"train_targets must be (n >= 1, {num_labels}); got {tuple(train_targets.shape)}")
+    positives = torch.as_tensor(np.asarray(train_targets.sum(0), dtype=np.float64).ravel())
+    share = (positives / n).clamp(1 / (2 * n), 1 - 1 / (2 * n))
+    return torch.log(share / (1 - share)).float()

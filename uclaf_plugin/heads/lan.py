@@ -13,6 +13,7 @@ from .common import (
     _bool_mask,
     _check_features,
     _check_positive,
+    log_prior_odds,
     masked_mean_pool,
     masked_softmax,
 )
@@ -24,6 +25,8 @@ SCORINGS = {"paper": ("add", False), "per_label_v": ("add", True), "multiplicati
 DEFAULT_SCORING = "multiplicative"
 """The most accurate form over 3 seeds on AAPD and GoEmotions, and label-aware (docs/RESULTS.md, issue 18)."""
 PROPOSAL_INITS = ("label_init", "random")
+BIAS_INITS = (None, "zeros", "prior")
+"""``bias_init``: no per-label bias (the paper's head), or one per label starting at 0 or at the label prior."""
 """Where the shortlist's proposal scorer starts: along the label text of ``label_init``, or nn.Linear's default."""
 
 
@@ -109,8 +112,14 @@ class LabelAttentionHead(nn.Module):
     names), so labels without a training document still rank by their text; ``"random"`` (or no such
     ``label_init``) starts it as ``nn.Linear`` does.
 
-    Raises ``ValueError`` on a non-positive size, an unknown ``scoring``, ``activation`` or ``proposal_init``,
-    or a ``label_init`` of the wrong shape.
+    ``bias_init`` adds a learned bias ``b_k`` per label to the logits (our addition; the paper's FC2 bias is shared):
+    ``None`` (default) has none, ``"zeros"`` starts it at 0, ``"prior"`` marks it to start at each label's log prior
+    odds on the training targets (:meth:`start_bias_at_prior`, which ``TextClassifier.from_config`` calls), as
+    :class:`~uclaf_plugin.heads.LinearHead` does; a shortlisted head's proposal bias then starts there too, so its
+    first shortlists favour frequent labels over labels without training documents.
+
+    Raises ``ValueError`` on a non-positive size, an unknown ``scoring``, ``activation``, ``proposal_init`` or
+    ``bias_init``, or a ``label_init`` of the wrong shape.
     """
 
     def __init__(
@@ -127,10 +136,13 @@ class LabelAttentionHead(nn.Module):
         scoring: str = DEFAULT_SCORING,
         shortlist_size: int | None = None,
         proposal_init: str = "label_init",
+        bias_init: str | None = None,
     ):
         super().__init__()
         if proposal_init not in PROPOSAL_INITS:
             raise ValueError(f"proposal_init must be one of {PROPOSAL_INITS}; got {proposal_init!r}")
+        if bias_init not in BIAS_INITS:
+            raise ValueError(f"bias_init must be one of {BIAS_INITS}; got {bias_init!r}")
         _check_positive(
             input_dim=input_dim,
             num_labels=num_labels,
@@ -140,7 +152,7 @@ class LabelAttentionHead(nn.Module):
             shortlist_size=shortlist_size,
         )
         self.input_dim, self.num_labels, self.label_chunk_size = input_dim, num_labels, label_chunk_size
-        self.scoring, self.shortlist_size = scoring, shortlist_size
+        self.scoring, self.shortlist_size, self.bias_init = scoring, shortlist_size, bias_init
         self.label_embedding = nn.Parameter(_initial_label_embedding(label_init, num_labels, input_dim))
         label_dim = self.label_embedding.shape[1]
         hidden_dim = hidden_dim or input_dim
@@ -160,11 +172,24 @@ class LabelAttentionHead(nn.Module):
             if label_readout
             else None
         )
+        self.label_bias = nn.Parameter(torch.zeros(num_labels)) if bias_init is not None else None
         text_given = label_init is not None and proposal_init == "label_init"
         label_text = self.label_embedding.detach() if text_given else None
         self.proposal = (
             _proposal_scorer(input_dim, num_labels, label_text) if shortlist_size is not None else None
         )
+
+    @torch.no_grad()
+    def start_bias_at_prior(self, train_targets) -> None:
+        """Set each label's bias (and the proposal scorer's, when shortlisted) to its
+        :func:`~uclaf_plugin.heads.common.log_prior_odds` on ``train_targets (n, L)`` (dense or scipy sparse).
+        Raises ``ValueError`` on a shape that does not match, or on a head built with ``bias_init=None``."""
+        if self.label_bias is None:
+            raise ValueError("this head has no per-label bias: build it with bias_init='zeros' or 'prior'")
+        prior = log_prior_odds(train_targets, self.num_labels)
+        self.label_bias.copy_(prior)
+        if self.proposal is not None:
+            self.proposal.bias.copy_(prior)
 
     def scoring_vectors(self, labels: Tensor | None = None) -> Tensor:
         """``v`` as ``(a,)`` when shared, else the rows ``(n, a)`` of ``labels`` (all labels when ``None``)."""
@@ -252,4 +277,6 @@ class LabelAttentionHead(nn.Module):
         if self.label_readout is not None:
             readout = self.label_readout if labels is None else self.label_readout[labels]
             logits = logits + (context * readout.to(context.dtype)).sum(-1)
+        if self.label_bias is not None:
+            logits = logits + (self.label_bias if labels is None else self.label_bias[labels]).to(logits.dtype)
         return logits

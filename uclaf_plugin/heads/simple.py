@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -15,6 +14,7 @@ from .common import (
     _check_features,
     _check_positive,
     auto_label_chunk_size,
+    log_prior_odds,
     masked_mean_pool,
     masked_softmax,
 )
@@ -145,17 +145,9 @@ class LinearHead(nn.Module):
 
     @torch.no_grad()
     def start_bias_at_prior(self, train_targets) -> None:
-        """Set each label's bias to ``log(p / (1 - p))``, ``p`` its share of positives in ``train_targets``
-        ``(n, L)`` (multi-hot; dense or scipy sparse), clipped to ``[1 / 2n, 1 - 1 / 2n]`` so a label without a
-        positive (or without a negative) gets a finite start. Raises ``ValueError`` on a shape that does not match."""
-        n, width = train_targets.shape
-        if width != self.num_labels or n == 0:
-            raise ValueError(
-                f"train_targets must be (n >= 1, {self.num_labels}); got {tuple(train_targets.shape)}"
-            )
-        positives = torch.as_tensor(np.asarray(train_targets.sum(0), dtype=np.float64).ravel())
-        share = (positives / n).clamp(1 / (2 * n), 1 - 1 / (2 * n))
-        self.classifier.bias.copy_(torch.log(share / (1 - share)))
+        """Set each label's bias to its :func:`~uclaf_plugin.heads.common.log_prior_odds` on ``train_targets (n, L)``
+        (dense or scipy sparse). Raises ``ValueError`` on a shape that does not match."""
+        self.classifier.bias.copy_(log_prior_odds(train_targets, self.num_labels))
 
     def _standardize(self, pooled: Tensor) -> Tensor:
         if self.feature_norm is None:
