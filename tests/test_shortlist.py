@@ -22,7 +22,9 @@ def inputs():
 def heads(shortlist_size, scoring="paper", chunk=None, bias_init=None):
     """A shortlisted head and the exact head with the same LAN weights (random per-label biases, if any)."""
     torch.manual_seed(1)
-    kwargs = dict(attention_dim=16, hidden_dim=5, scoring=scoring, label_chunk_size=chunk, bias_init=bias_init)
+    kwargs = dict(
+        attention_dim=16, hidden_dim=5, scoring=scoring, label_chunk_size=chunk, bias_init=bias_init
+    )
     shortlisted = LabelAttentionHead(D, L, shortlist_size=shortlist_size, **kwargs).double().eval()
     if bias_init is not None:
         torch.nn.init.normal_(shortlisted.label_bias)

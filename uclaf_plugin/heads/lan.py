@@ -278,5 +278,7 @@ class LabelAttentionHead(nn.Module):
             readout = self.label_readout if labels is None else self.label_readout[labels]
             logits = logits + (context * readout.to(context.dtype)).sum(-1)
         if self.label_bias is not None:
-            logits = logits + (self.label_bias if labels is None else self.label_bias[labels]).to(logits.dtype)
+            logits = logits + (self.label_bias if labels is None else self.label_bias[labels]).to(
+                logits.dtype
+            )
         return logits
