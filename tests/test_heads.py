@@ -101,19 +101,25 @@ def test_lan_per_label_bias_adds_to_each_labels_logit(chunk):
     assert lan().label_bias is None  # the paper's head has none
 
 
-def test_lan_bias_and_proposal_bias_start_at_the_label_log_prior_odds():
+def test_lan_bias_starts_at_the_log_prior_odds_of_the_bce_it_enters():
     targets = np.zeros((4, L), dtype=int)
     targets[0, 0] = 1
     targets[:, 1] = 1  # shares 1/4, 1 (clipped to 7/8), then 0 (clipped to 1/8) for the rest
-    expected = torch.tensor([-np.log(3), np.log(7)] + [-np.log(7)] * (L - 2), dtype=torch.float32)
-    head = LabelAttentionHead(D, L, shortlist_size=2, bias_init="prior")
-    head.start_bias_at_prior(scipy.sparse.csr_matrix(targets))
-    torch.testing.assert_close(head.label_bias.data, expected)
-    torch.testing.assert_close(head.proposal.bias.data, expected)
+    prior = torch.tensor([-np.log(3), np.log(7)] + [-np.log(7)] * (L - 2), dtype=torch.float32)
+    exact = LabelAttentionHead(D, L, bias_init="prior")
+    exact.start_bias_at_prior(scipy.sparse.csr_matrix(targets))
+    torch.testing.assert_close(exact.label_bias.data, prior)
+    shortlisted = LabelAttentionHead(D, L, shortlist_size=2, bias_init="prior")
+    shortlisted.start_bias_at_prior(targets)
+    torch.testing.assert_close(shortlisted.proposal.bias.data, prior)  # its BCE covers every label
+    # among each document's 2 candidates: 2/2, 1/2, 1/2, 1/2 true -> share 5/8, the same for every label
+    torch.testing.assert_close(
+        shortlisted.label_bias.data, torch.full((L,), np.log(5 / 3), dtype=torch.float32)
+    )
     with pytest.raises(ValueError, match="bias_init"):
         LabelAttentionHead(D, L).start_bias_at_prior(targets)
     with pytest.raises(ValueError, match="train_targets"):
-        head.start_bias_at_prior(targets[:, :2])
+        exact.start_bias_at_prior(targets[:, :2])
 
 
 @pytest.mark.parametrize("scoring", list(SCORINGS))
