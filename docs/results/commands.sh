@@ -369,8 +369,8 @@ stage_prior_small() {  # issue 21: uclaf-prior, and bert-std-prior + CACL (--con
   local goemotions="--dataset goemotions --limit-train 4000 --epochs 3 --max-length 64 --quiet $KEYS"
   bench compare $aapd --methods uclaf-prior --seeds 0
   bench compare $goemotions --methods uclaf-prior --seeds 0 --temperature 1
-  bench compare $aapd --methods bert-std-prior --contrastive per_label --seeds 0
-  bench compare $goemotions --methods bert-std-prior --contrastive per_label --seeds 0 --temperature 1
+  bench run $aapd --method bert-std-prior --contrastive per_label --seed 0
+  bench run $goemotions --method bert-std-prior --contrastive per_label --seed 0 --temperature 1
   bench compare $aapd --methods bert-std-prior,uclaf-prior --seeds 1,2
   bench compare $goemotions --methods bert-std-prior --seeds 1,2
   bench compare $goemotions --methods uclaf-prior --seeds 1,2 --temperature 1
