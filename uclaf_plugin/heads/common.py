@@ -95,5 +95,11 @@ def log_prior_odds(train_targets, num_labels: int) -> Tensor:
     if width != num_labels or n == 0:
         raise ValueError(f"train_targets must be (n >= 1, {num_labels}); got {tuple(train_targets.shape)}")
     positives = torch.as_tensor(np.asarray(train_targets.sum(0), dtype=np.float64).ravel())
-    share = (positives / n).clamp(1 / (2 * n), 1 - 1 / (2 * n))
+    return clipped_log_odds(positives / n, n)
+
+
+def clipped_log_odds(share: Tensor, n: int) -> Tensor:
+    """``log(p / (1 - p))`` in float32 of shares ``p`` counted over ``n`` items, ``p`` clipped to
+    ``[1 / 2n, 1 - 1 / 2n]`` so that 0 and 1 give finite values."""
+    share = share.clamp(1 / (2 * n), 1 - 1 / (2 * n))
     return torch.log(share / (1 - share)).float()

@@ -14,6 +14,7 @@ from .common import (
     _bool_mask,
     _check_features,
     _check_positive,
+    clipped_log_odds,
     log_prior_odds,
     masked_mean_pool,
     masked_softmax,
@@ -26,9 +27,9 @@ SCORINGS = {"paper": ("add", False), "per_label_v": ("add", True), "multiplicati
 DEFAULT_SCORING = "multiplicative"
 """The most accurate form over 3 seeds on AAPD and GoEmotions, and label-aware (docs/RESULTS.md, issue 18)."""
 PROPOSAL_INITS = ("label_init", "random")
+"""Where the shortlist's proposal scorer starts: along the label text of ``label_init``, or nn.Linear's default."""
 BIAS_INITS = (None, "zeros", "prior")
 """``bias_init``: no per-label bias (the paper's head), or one per label starting at 0 or at the label prior."""
-"""Where the shortlist's proposal scorer starts: along the label text of ``label_init``, or nn.Linear's default."""
 
 
 def _initial_label_embedding(label_init: Tensor | None, num_labels: int, input_dim: int) -> Tensor:
@@ -201,10 +202,8 @@ class LabelAttentionHead(nn.Module):
             return
         self.proposal.bias.copy_(prior)
         true_per_document = np.asarray(train_targets.sum(1), dtype=np.float64).ravel()
-        share = float(np.minimum(true_per_document, self.shortlist_size).mean()) / self.shortlist_size
-        n = len(true_per_document)
-        share = min(max(share, 1 / (2 * n)), 1 - 1 / (2 * n))
-        self.label_bias.fill_(np.log(share / (1 - share)))
+        share = np.minimum(true_per_document, self.shortlist_size).mean() / self.shortlist_size
+        self.label_bias.fill_(clipped_log_odds(torch.tensor(share), len(true_per_document)).item())
 
     def scoring_vectors(self, labels: Tensor | None = None) -> Tensor:
         """``v`` as ``(a,)`` when shared, else the rows ``(n, a)`` of ``labels`` (all labels when ``None``)."""
