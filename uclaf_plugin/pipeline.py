@@ -171,7 +171,7 @@ class TextClassifier(nn.Module):
         EuroVoc descriptor of a concept id); default the label names themselves. Word-level baselines
         (``config.embeddings`` ``"glove"``/``"word2vec"``) build their vocabulary (and fit word2vec) on
         ``train_texts``, unless a ready word ``tokenizer`` is given. The ``"attentionxml"`` head clusters the labels
-        on ``train_texts`` and their multi-hot ``train_targets`` ``(n, L)``; a linear head with ``bias_init="prior"``
+        on ``train_texts`` and their multi-hot ``train_targets`` ``(n, L)``; a linear or LAN head with ``bias_init="prior"``
         starts its bias from ``train_targets``.
         """
         tokenizer = tokenizer or _build_tokenizer(config, train_texts)
