@@ -56,7 +56,8 @@ METHODS: dict[str, dict] = {
     "bert-lan": {"encoder": "minilm", "head": "lan", "contrastive": None},
     "bert-cacl": {"encoder": "minilm", "head": "linear", "contrastive": "per_label"},
     "uclaf": {"encoder": "minilm", "head": "lan", "contrastive": "per_label"},
-    # uclaf with a per-label bias in the LAN head started at the label prior, as bert-std-prior's linear head
+    # uclaf with a per-label bias in the LAN head started at the label prior, as bert-std-prior's linear head; it
+    # helps the exact head (AAPD) and hurts the shortlisted one (EURLEX57K): docs/RESULTS.md
     "uclaf-prior": {
         "encoder": "minilm",
         "head": "lan",
