@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init eurlex57k-cpu-ablate eurlex57k-tau eurlex57k-bert-std-prior bert-std-prior-small eurlex57k-uclaf-prior prior-small prior-seeds goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init eurlex57k-cpu-ablate eurlex57k-tau eurlex57k-bert-std-prior bert-std-prior-small eurlex57k-uclaf-prior prior-small prior-seeds second-seeds goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-shortlist gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -386,6 +386,15 @@ stage_prior_seeds() {  # issue 21: the seeds prior-small did not reach (it was s
   bench compare $goemotions --methods uclaf-prior --seeds 1,2 --temperature 1
   bench compare $aapd --methods bert-std-prior,uclaf-prior --seeds 2
   bench report --runs runs/aapd --records docs/results/records/aapd.jsonl > /dev/null
+  bench report --runs runs/goemotions --records docs/results/records/goemotions.jsonl > /dev/null
+}
+
+stage_second_seeds() {  # issue 21: seed 1 of EURLEX57K's bert-std-prior (eurlex57k-bert-std-prior's run otherwise)
+  # and seed 2 of GoEmotions' uclaf at τ = 1 (goemotions-tau's protocol); alone, 2 threads
+  bench run --dataset eurlex57k --seed 1 --limit-train 10000 --max-length 128 --epochs 2 --quiet --method bert-std-prior
+  bench run --dataset goemotions --method uclaf --seed 2 --limit-train 4000 --epochs 3 --max-length 64 --quiet $KEYS \
+    --temperature 1
+  bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
   bench report --runs runs/goemotions --records docs/results/records/goemotions.jsonl > /dev/null
 }
 
