@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init eurlex57k-cpu-ablate eurlex57k-tau eurlex57k-bert-std-prior bert-std-prior-small eurlex57k-uclaf-prior prior-small prior-seeds second-seeds goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init eurlex57k-cpu-ablate eurlex57k-tau eurlex57k-bert-std-prior bert-std-prior-small eurlex57k-uclaf-prior prior-small prior-seeds second-seeds eurlex57k-uclaf-seed1 eurlex57k-uclaf-prior-seed1 eurlex57k-shortlist-recall goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-shortlist gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -396,6 +396,29 @@ stage_second_seeds() {  # issue 21: seed 1 of EURLEX57K's bert-std-prior (eurlex
     --temperature 1
   bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
   bench report --runs runs/goemotions --records docs/results/records/goemotions.jsonl > /dev/null
+}
+
+stage_eurlex57k_uclaf_seed1() {  # issue 21: seed 1 of eurlex57k-tau's uclaf (τ = 1) on its own 10,000-act sample,
+  # the seed spread beside bert-std-prior's two seeds; its model stays in runs/ for the shortlist diagnostic; alone,
+  # 2 threads
+  bench run --dataset eurlex57k --seed 1 --limit-train 10000 --max-length 128 --epochs 2 --quiet --method uclaf \
+    --shortlist-size 64 --label-init names --key-precision fp32 --temperature 1
+  bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+}
+
+stage_eurlex57k_uclaf_prior_seed1() {  # issue 21: seed 1 of eurlex57k-uclaf-prior's run, on the sample of
+  # eurlex57k-uclaf-seed1, for the shortlist diagnostic; alone, 2 threads
+  bench run --dataset eurlex57k --seed 1 --limit-train 10000 --max-length 128 --epochs 2 --quiet --method uclaf-prior \
+    --shortlist-size 64 --label-init names --key-precision fp32 --temperature 1
+  bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+}
+
+stage_eurlex57k_shortlist_recall() {  # issue 21: candidate recall@64 and proposal-only ranking of the two seed-1 runs
+  # above (their models in runs/); output in docs/results/shortlist_recall_eurlex57k.md
+  local output=docs/results/shortlist_recall_eurlex57k.md
+  for run in runs/eurlex57k/uclaf/seed1-*/ runs/eurlex57k/uclaf-prior/seed1-*/; do
+    { echo; echo '```'; $PYTHON benchmarks/shortlist_recall.py "$run" --threads 2; echo '```'; } >> $output
+  done
 }
 
 for stage in "${@:-linear aapd aapd-ablate reuters goemotions collect}"; do
