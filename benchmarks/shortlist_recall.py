@@ -10,7 +10,9 @@ train sample and test documents) and each test document is scored three ways fro
   below them by their proposal score);
 - ``proposal``: the proposal scorer alone, a linear head over the mean-pooled features trained by its own BCE over
   every label (``LabelAttentionHead.loss``); this is the named alternative;
-- ``head + proposal``: each candidate's LAN logit plus its proposal logit, the others as in ``head``.
+- ``head x proposal``: each candidate ranked by the product of its LAN and proposal probabilities, the others
+  below them in proposal order (``merge_logits``); AttentionXML and LightXML rank a label by the product of its
+  own and its cluster's probability the same way.
 
 It prints candidate recall@C (the share of the test positives that are among their document's C candidates),
 overall and per label group (frequent > 50 train documents of the run's sample, few-shot 1-50, zero-shot none),
@@ -29,13 +31,14 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
 from uclaf_plugin.bench.run_folder import RunFolder
 from uclaf_plugin.bench.runner import prepare_data
 from uclaf_plugin.bench.spec import RunSpec
 from uclaf_plugin.data.batches import pad_batch
 from uclaf_plugin.heads.common import masked_mean_pool
-from uclaf_plugin.heads.shortlist import shortlist_candidates
+from uclaf_plugin.heads.shortlist import merge_logits, shortlist_candidates
 from uclaf_plugin.metrics import evaluate, label_groups
 from uclaf_plugin.pipeline import TextClassifier
 
@@ -64,6 +67,18 @@ def shortlist_scores(classifier: TextClassifier, texts: list[str], batch_size: i
         parts["proposal"].append(proposal.float())
         parts["candidates"].append(shortlist_candidates(proposal, head.shortlist_size))
     return {name: torch.cat(values).numpy() for name, values in parts.items()}
+
+
+def probability_product(head: np.ndarray, proposal: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """``(n, L)`` ranking scores: ``log σ(head) + log σ(proposal)`` at the ``candidates (n, C)``, every other label
+    below them in proposal order."""
+    head, proposal, candidates = (
+        torch.from_numpy(head),
+        torch.from_numpy(proposal),
+        torch.from_numpy(candidates),
+    )
+    product = F.logsigmoid(head.gather(1, candidates)) + F.logsigmoid(proposal.gather(1, candidates))
+    return merge_logits(product, candidates, proposal).numpy()
 
 
 def candidate_mask(candidates: np.ndarray, num_labels: int) -> sp.csr_matrix:
@@ -101,8 +116,11 @@ def main() -> None:
     classifier = TextClassifier.load(args.run_folder)
     scores = shortlist_scores(classifier, texts, args.batch_size)
     is_candidate = candidate_mask(scores["candidates"], targets.shape[1])
-    combined = scores["head"] + is_candidate.toarray() * scores["proposal"]
-    rankings = {"head": scores["head"], "proposal": scores["proposal"], "head + proposal": combined}
+    rankings = {
+        "head": scores["head"],
+        "proposal": scores["proposal"],
+        "head x proposal": probability_product(scores["head"], scores["proposal"], scores["candidates"]),
+    }
     results = {
         name: evaluate(values, targets, label_counts=label_counts) for name, values in rankings.items()
     }
