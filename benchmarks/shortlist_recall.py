@@ -1,6 +1,7 @@
 """Where a shortlisted LAN run loses ranking: candidate recall, or the order within the candidates (issue 21).
 
-    python benchmarks/shortlist_recall.py RUN_FOLDER [--docs N] [--batch-size 64] [--threads 2]
+    python benchmarks/shortlist_recall.py RUN_FOLDER [--inference-sizes 128,256] [--docs N] [--batch-size 64]
+        [--threads 2]
 
 ``RUN_FOLDER`` is a finished ``uclaf-bench run`` of a shortlisted head (``--shortlist-size C``), for example
 ``runs/eurlex57k/uclaf/seed1``. The run's own splits are read again (``prepare_data`` with its spec, so the same
@@ -14,12 +15,13 @@ train sample and test documents) and each test document is scored three ways fro
   below them in proposal order (``merge_logits``); AttentionXML and LightXML rank a label by the product of its
   own and its cluster's probability the same way.
 
-It prints candidate recall@C (the share of the test positives that are among their document's C candidates),
-overall and per label group (frequent > 50 train documents of the run's sample, few-shot 1-50, zero-shot none),
-the share of documents with at least one positive among their candidates (the P@1 that a perfect order of the
-candidates would reach), P@1/3/5, RP@5 and nDCG@5 of each scoring, and last ``ratio: X``, the head's P@1 over
-the proposal's. A ratio below 1 with a high recall says the LAN orders the candidates worse than the linear
-proposal does; a low recall says the candidates miss the positives.
+``--inference-sizes`` adds ``head`` rows that rank with more (or fewer) candidates than the run trained with: the
+same weights, only the top-C cut of the proposal scores moves. It prints candidate recall@C (the share of the test
+positives that are among their document's C candidates), overall and per label group (frequent > 50 train documents
+of the run's sample, few-shot 1-50, zero-shot none), the share of documents with at least one positive among their
+candidates (the P@1 that a perfect order of the candidates would reach), P@1/3/5, RP@5 and nDCG@5 of each scoring,
+and last ``ratio: X``, the head's P@1 over the proposal's. A ratio below 1 with a high recall says the LAN orders
+the candidates worse than the linear proposal does; a low recall says the candidates miss the positives.
 """
 
 from __future__ import annotations
@@ -46,27 +48,38 @@ METRICS = ("P@1", "P@3", "P@5", "RP@5", "nDCG@5")
 
 
 @torch.inference_mode()
-def shortlist_scores(classifier: TextClassifier, texts: list[str], batch_size: int) -> dict[str, np.ndarray]:
-    """``head`` and ``proposal`` logits ``(n, L)`` and ``candidates`` ids ``(n, C)`` of ``texts``.
+def shortlist_scores(
+    classifier: TextClassifier, texts: list[str], batch_size: int, sizes: list[int]
+) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """``proposal`` logits ``(n, L)``, and for each shortlist size ``C`` in ``sizes`` the head's logits ``(n, L)``
+    and candidate ids ``(n, C)`` of ``texts``, from one encoder pass.
 
     Raises ValueError when the classifier's head has no shortlist.
     """
     model = classifier.model.eval()
-    head = model.head
-    if getattr(head, "proposal", None) is None:
+    head, trained_size = model.head, getattr(model.head, "shortlist_size", None)
+    if trained_size is None:
         raise ValueError("the run's head is not shortlisted: train it with --shortlist-size C")
     ids = classifier.tokenize(texts)
-    parts: dict[str, list] = {"head": [], "proposal": [], "candidates": []}
-    for start in range(0, len(ids), batch_size):
-        input_ids, attention_mask = pad_batch(
-            ids[start : start + batch_size], classifier.tokenizer.pad_token_id
-        )
-        features, mask = model.encoder(input_ids, attention_mask)
-        proposal = head.proposal(masked_mean_pool(features, mask))
-        parts["head"].append(head(features, mask).logits.float())
-        parts["proposal"].append(proposal.float())
-        parts["candidates"].append(shortlist_candidates(proposal, head.shortlist_size))
-    return {name: torch.cat(values).numpy() for name, values in parts.items()}
+    proposals, logits, candidates = [], {size: [] for size in sizes}, {size: [] for size in sizes}
+    try:
+        for start in range(0, len(ids), batch_size):
+            batch = ids[start : start + batch_size]
+            features, mask = model.encoder(*pad_batch(batch, classifier.tokenizer.pad_token_id))
+            proposal = head.proposal(masked_mean_pool(features, mask))
+            proposals.append(proposal.float())
+            for size in sizes:
+                head.shortlist_size = size
+                logits[size].append(head(features, mask).logits.float())
+                candidates[size].append(shortlist_candidates(proposal, size))
+    finally:
+        head.shortlist_size = trained_size
+    joined = {size: torch.cat(parts).numpy() for size, parts in logits.items()}
+    return (
+        torch.cat(proposals).numpy(),
+        joined,
+        {size: torch.cat(ids).numpy() for size, ids in candidates.items()},
+    )
 
 
 def probability_product(head: np.ndarray, proposal: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -103,6 +116,12 @@ def main() -> None:
     parser.add_argument("run_folder", type=Path, help="a finished uclaf-bench run with --shortlist-size")
     parser.add_argument("--docs", type=int, default=None, help="score only the first N test documents")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--inference-sizes",
+        type=lambda text: [int(size) for size in text.split(",")],
+        default=[],
+        help="also rank with these shortlist sizes at inference, e.g. 128,256 (the trained size always)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-dir", default=None, help="default: UCLAF_DATA")
     args = parser.parse_args()
@@ -114,27 +133,34 @@ def main() -> None:
     texts, targets = data.test[0][: args.docs], sp.csr_matrix(data.test[1][: args.docs])
     label_counts = np.asarray(data.train[1].sum(axis=0)).ravel()
     classifier = TextClassifier.load(args.run_folder)
-    scores = shortlist_scores(classifier, texts, args.batch_size)
-    is_candidate = candidate_mask(scores["candidates"], targets.shape[1])
-    rankings = {
-        "head": scores["head"],
-        "proposal": scores["proposal"],
-        "head x proposal": probability_product(scores["head"], scores["proposal"], scores["candidates"]),
-    }
+    trained = classifier.model.head.shortlist_size
+    sizes = [trained, *(size for size in args.inference_sizes if size != trained)]
+    proposal, head, candidates = shortlist_scores(classifier, texts, args.batch_size, sizes)
+    rankings = {f"head, C = {size}" + (" (trained)" if size == trained else ""): head[size] for size in sizes}
+    rankings["proposal"] = proposal
+    rankings[f"head x proposal, C = {trained}"] = probability_product(
+        head[trained], proposal, candidates[trained]
+    )
     results = {
         name: evaluate(values, targets, label_counts=label_counts) for name, values in rankings.items()
     }
 
-    size = scores["candidates"].shape[1]
     groups = {"all": np.arange(targets.shape[1]), **label_groups(label_counts, targets.shape[1])}
     print(
-        f"{args.run_folder}: {len(texts)} test documents, C = {size} of {targets.shape[1]} labels, torch "
-        f"{torch.__version__}, {args.threads} thread(s); groups by the run's train counts"
+        f"{args.run_folder}: {len(texts)} test documents, {targets.shape[1]} labels, trained with C = {trained}, "
+        f"torch {torch.__version__}, {args.threads} thread(s); groups by the run's train counts"
     )
-    recalls = {name: candidate_recall(targets, is_candidate, columns) for name, columns in groups.items()}
-    print("candidate recall@C: " + ", ".join(f"{name} {100 * value:.2f}" for name, value in recalls.items()))
-    reachable = np.asarray(targets.multiply(is_candidate).sum(1)).ravel() > 0
-    print(f"documents with a positive among their candidates: {100 * reachable.mean():.2f}")
+    recalls, reachable = {}, {}
+    for size in sizes:
+        is_candidate = candidate_mask(candidates[size], targets.shape[1])
+        recalls[size] = {
+            name: candidate_recall(targets, is_candidate, columns) for name, columns in groups.items()
+        }
+        reachable[size] = float((np.asarray(targets.multiply(is_candidate).sum(1)).ravel() > 0).mean())
+        cells = ", ".join(f"{name} {100 * value:.2f}" for name, value in recalls[size].items())
+        print(
+            f"C = {size}: candidate recall {cells}; documents with a positive candidate {100 * reachable[size]:.2f}"
+        )
     print(f"head P@1 recorded in metrics.json: {100 * recorded['P@1']:.2f} (all test documents)")
     print("| scoring | " + " | ".join(METRICS) + " | few RP@5 | zero RP@5 |")
     print("|---" * (len(METRICS) + 3) + "|")
@@ -146,9 +172,9 @@ def main() -> None:
         name: {key: round(float(metrics.get(key, np.nan)), 4) for key in keys}
         for name, metrics in results.items()
     }
-    summary = {"recall": recalls, "reachable": float(reachable.mean()), "metrics": table}
+    summary = {"recall": recalls, "reachable": reachable, "metrics": table}
     print("json: " + json.dumps(summary, default=float))
-    print(f"ratio: {results['head']['P@1'] / results['proposal']['P@1']:.3f}")
+    print(f"ratio: {results[next(iter(rankings))]['P@1'] / results['proposal']['P@1']:.3f}")
 
 
 if __name__ == "__main__":

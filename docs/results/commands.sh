@@ -413,16 +413,17 @@ stage_eurlex57k_uclaf_prior_seed1() {  # issue 21: seed 1 of eurlex57k-uclaf-pri
   bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
 }
 
-stage_eurlex57k_shortlist_recall() {  # issue 21: candidate recall@64 and proposal-only ranking of the two seed-1 runs
-  # above (their models in runs/); output in docs/results/shortlist_recall_eurlex57k.md
+stage_eurlex57k_shortlist_recall() {  # issue 21: candidate recall and proposal-only ranking of the two seed-1 runs
+  # above, and their heads with 128 and 256 candidates at inference (their models in runs/); output in
+  # docs/results/shortlist_recall_eurlex57k.md
   {
     echo "# Shortlist diagnostic on EURLEX57K (issue 21)"
     echo
-    echo "Output of \`bash docs/results/commands.sh eurlex57k-shortlist-recall\` (\`python benchmarks/shortlist_recall.py"
-    echo "RUN --threads 2\` for each seed-1 run), 2-core AMD EPYC. The last \`json:\` line of each block is the"
-    echo "machine-readable summary."
+    echo "Output of \`bash docs/results/commands.sh eurlex57k-shortlist-recall\`"
+    echo "(\`python benchmarks/shortlist_recall.py RUN --inference-sizes 128,256 --threads 2\` for each seed-1 run),"
+    echo "2-core AMD EPYC. The last \`json:\` line of each block is the machine-readable summary."
     for run in runs/eurlex57k/uclaf/seed1-*/ runs/eurlex57k/uclaf-prior/seed1-*/; do
-      echo; echo '```'; $PYTHON benchmarks/shortlist_recall.py "$run" --threads 2; echo '```'
+      echo; echo '```'; $PYTHON benchmarks/shortlist_recall.py "$run" --inference-sizes 128,256 --threads 2; echo '```'
     done
   } > docs/results/shortlist_recall_eurlex57k.md
 }
