@@ -78,7 +78,7 @@ def shortlist_scores(
     return (
         torch.cat(proposals).numpy(),
         joined,
-        {size: torch.cat(ids).numpy() for size, ids in candidates.items()},
+        {size: torch.cat(parts).numpy() for size, parts in candidates.items()},
     )
 
 
