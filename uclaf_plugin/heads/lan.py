@@ -119,7 +119,7 @@ class LabelAttentionHead(nn.Module):
     the BCE it enters (:meth:`start_bias_at_prior`, which ``TextClassifier.from_config`` calls with the training
     targets), as :class:`~uclaf_plugin.heads.LinearHead` does. Measured (docs/RESULTS.md, "A prior-started bias for
     LAN"): with an exact head it lifted AAPD test P@1 by 2.1 (three seeds); with a shortlist it cost EURLEX57K 5.7
-    P@1 (seed 0), so use it with exact heads.
+    and 7.1 P@1 (seeds 0 and 1), so use it with exact heads.
 
     Raises ``ValueError`` on a non-positive size, an unknown ``scoring``, ``activation``, ``proposal_init`` or
     ``bias_init``, or a ``label_init`` of the wrong shape.
@@ -193,8 +193,8 @@ class LabelAttentionHead(nn.Module):
         (mean of ``min(true labels, C) / C``), the same for every label, because a label's rate among the
         candidates that contain it is far above its global share (a rare label is a candidate mostly when it is
         true). On EURLEX57K the global share there cost 4.4 validation P@1 after one epoch, and this start still
-        cost 5.7 test P@1 after two (docs/RESULTS.md, "A prior-started bias for LAN"). Raises ``ValueError`` on a
-        shape that does not match, or on a head built with ``bias_init=None``.
+        cost 5.7 and 7.1 test P@1 after two (seeds 0 and 1; docs/RESULTS.md, "A prior-started bias for LAN"). Raises
+        ``ValueError`` on a shape that does not match, or on a head built with ``bias_init=None``.
         """
         if self.label_bias is None:
             raise ValueError("this head has no per-label bias: build it with bias_init='zeros' or 'prior'")
