@@ -39,7 +39,6 @@ from uclaf_plugin.bench.run_folder import RunFolder
 from uclaf_plugin.bench.runner import prepare_data
 from uclaf_plugin.bench.spec import RunSpec
 from uclaf_plugin.data.batches import pad_batch
-from uclaf_plugin.heads.common import masked_mean_pool
 from uclaf_plugin.heads.shortlist import merge_logits, shortlist_candidates
 from uclaf_plugin.metrics import evaluate, label_groups
 from uclaf_plugin.pipeline import TextClassifier
@@ -66,7 +65,7 @@ def shortlist_scores(
         for start in range(0, len(ids), batch_size):
             batch = ids[start : start + batch_size]
             features, mask = model.encoder(*pad_batch(batch, classifier.tokenizer.pad_token_id))
-            proposal = head.proposal(masked_mean_pool(features, mask))
+            proposal = head.proposal_scores(features, mask.bool())
             proposals.append(proposal.float())
             for size in sizes:
                 head.shortlist_size = size

@@ -53,6 +53,7 @@ MODELS = {
         "--shortlist-size",
         "8",
     ],
+    "uclaf-std-proposal-shortlist": ["--method", "uclaf-std-proposal", "--shortlist-size", "8"],
 }
 
 

@@ -370,6 +370,14 @@ def test_pipeline_starts_the_bias_at_the_prior_only_when_asked_and_given_targets
     lan_config = ModelConfig(head="lan", contrastive=None, head_kwargs={"bias_init": "prior"})
     lan_head = TextClassifier.from_config(lan_config, ["a", "b"], train_targets=targets).model.head
     torch.testing.assert_close(lan_head.label_bias.data, torch.tensor([np.log(3), -np.log(3)]).float())
+    standardized = {"shortlist_size": 1, "proposal_standardize": True}
+    proposal_config = ModelConfig(head="lan", contrastive=None, head_kwargs=standardized)
+    proposal = TextClassifier.from_config(
+        proposal_config, ["a", "b"], train_targets=targets
+    ).model.head.proposal
+    torch.testing.assert_close(proposal.bias.data, torch.tensor([np.log(3), -np.log(3)]).float())
+    with pytest.raises(ValueError, match="train_targets"):
+        TextClassifier.from_config(proposal_config, ["a", "b"])
 
 
 def test_masked_mean_pool_hand_computed():

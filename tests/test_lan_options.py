@@ -69,6 +69,15 @@ def test_bad_lan_options_raise(overrides, word):
         build_spec("aapd", "uclaf", overrides=overrides)
 
 
+def test_a_standardized_proposal_needs_a_shortlist():
+    with pytest.raises(ValueError, match="--shortlist-size"):
+        build_spec("aapd", "uclaf-std-proposal")
+    head_kwargs = build_spec("aapd", "uclaf-std-proposal", overrides={"shortlist_size": 8}).model[
+        "head_kwargs"
+    ]
+    assert head_kwargs["proposal_standardize"] is True and head_kwargs["shortlist_size"] == 8
+
+
 def test_a_shortlisted_lan_run_records_label_specificity_and_draws_word_attention(tmp_path):
     import json
     import math

@@ -1,11 +1,11 @@
 """Shortlisted label attention (issue 20): LabelAttentionHead(..., shortlist_size=C) against the exact head."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from uclaf_plugin.heads import SCORINGS, LabelAttentionHead
-from uclaf_plugin.heads.common import masked_mean_pool
 
 B, T, D, L = 4, 7, 8, 9
 
@@ -35,10 +35,6 @@ def heads(shortlist_size, scoring="paper", chunk=None, bias_init=None):
     return shortlisted, exact
 
 
-def proposal_scores(head, features, mask):
-    return head.proposal(masked_mean_pool(features, mask))
-
-
 @pytest.mark.parametrize("bias_init", [None, "zeros"])
 @pytest.mark.parametrize("scoring", list(SCORINGS))
 @pytest.mark.parametrize("size", [L, L + 5])
@@ -61,7 +57,7 @@ def test_candidates_keep_their_exact_logit_and_rank_above_the_rest_in_proposal_o
     logits, attention = output.logits, output.attention
     exact_output = exact(features, mask, return_attention=True)
     expected, expected_attention = exact_output.logits, exact_output.attention
-    proposal = proposal_scores(shortlisted, features, mask)
+    proposal = shortlisted.proposal_scores(features, mask)
     for row in range(B):
         candidates = torch.topk(proposal[row], size).indices
         others = torch.tensor([k for k in range(L) if k not in candidates.tolist()])
@@ -80,7 +76,7 @@ def test_loss_puts_true_labels_among_candidates_and_adds_the_proposal_bce():
     targets[0, [0, 8]] = 1
     targets[1, 4] = 1
     targets[2, [1, 2, 3]] = 1
-    proposal = proposal_scores(shortlisted, features, mask)
+    proposal = shortlisted.proposal_scores(features, mask)
     exact_logits = exact(features, mask).logits
     expected = F.binary_cross_entropy_with_logits(proposal, targets)
     candidate_terms = []
@@ -180,3 +176,66 @@ def test_labels_without_a_positive_keep_their_text_ranking_through_training():
     with torch.no_grad():
         logits = head(documents).logits[:, never]
     assert torch.equal(logits.argmax(1), torch.arange(len(never)))
+
+
+# ---------------------------------------------------------------- proposal_standardize: bert-std-prior's head as proposal
+
+
+def test_a_standardized_proposal_scores_the_standardized_pooled_features():
+    torch.manual_seed(3)
+    head = LabelAttentionHead(D, L, attention_dim=16, shortlist_size=3, proposal_standardize=True).double()
+    features, mask = inputs()
+    pooled = torch.stack([features[i][mask[i]].mean(0) for i in range(B)])  # slow reference pooling
+    batch_standardized = (pooled - pooled.mean(0)) / torch.sqrt(pooled.var(0, unbiased=False) + 1e-5)
+    weight, bias = head.proposal.weight, head.proposal.bias
+    torch.testing.assert_close(
+        head.train().proposal_scores(features, mask), batch_standardized @ weight.T + bias
+    )
+    running_mean, running_var = torch.randn(D, dtype=torch.float64), torch.rand(D, dtype=torch.float64) + 0.5
+    head.proposal_norm.running_mean.copy_(running_mean)
+    head.proposal_norm.running_var.copy_(running_var)
+    eval_standardized = (pooled - running_mean) / torch.sqrt(running_var + 1e-5)
+    torch.testing.assert_close(
+        head.eval().proposal_scores(features, mask), eval_standardized @ weight.T + bias
+    )
+    # the candidates are the top 3 of those scores, so the head's logits follow them
+    shortlisted = head(features, mask).logits
+    top = torch.topk(eval_standardized @ weight.T + bias, 3, dim=1).indices
+    assert torch.equal(torch.topk(shortlisted, 3, dim=1).indices.sort(1).values, top.sort(1).values)
+
+
+def test_a_standardized_proposal_starts_along_the_standardized_label_text():
+    """Document j whose pooled features, standardised with the label text's own statistics, equal label j's
+    standardised text proposes label j first."""
+    torch.manual_seed(2)
+    text = (
+        torch.randn(L, D, dtype=torch.float64) * 3 + 5
+    )  # a large shared offset, as pooled MiniLM features have
+    head = LabelAttentionHead(
+        D, L, attention_dim=16, shortlist_size=1, label_init=text, proposal_standardize=True
+    ).double()
+    standardized = (text - text.mean(0)) / text.std(0)
+    rows = head.proposal.weight.detach()
+    torch.testing.assert_close(
+        F.cosine_similarity(rows, standardized, dim=1), torch.ones(L, dtype=torch.float64)
+    )
+    head.proposal_norm.running_mean.copy_(text.mean(0))
+    head.proposal_norm.running_var.copy_(text.var(0))
+    documents = text.unsqueeze(1).expand(L, T, D)
+    assert torch.equal(head.eval()(documents).logits.argmax(1), torch.arange(L))
+
+
+def test_a_standardized_proposal_starts_its_bias_at_the_prior_and_needs_a_shortlist():
+    targets = torch.zeros(4, L)
+    targets[:, 0] = 1
+    targets[0, 1] = 1  # shares 1 (clipped to 7/8), 1/4, then 0 (clipped to 1/8)
+    head = LabelAttentionHead(D, L, shortlist_size=2, proposal_standardize=True)
+    assert head.starts_at_prior and head.label_bias is None
+    head.start_bias_at_prior(targets.numpy())
+    expected = torch.tensor([np.log(7), -np.log(3)] + [-np.log(7)] * (L - 2), dtype=torch.float32)
+    torch.testing.assert_close(head.proposal.bias.data, expected)
+    assert not LabelAttentionHead(D, L, shortlist_size=2).starts_at_prior
+    with pytest.raises(ValueError, match="shortlist_size"):
+        LabelAttentionHead(D, L, proposal_standardize=True)
+    with pytest.raises(ValueError, match="no bias to start at the prior"):
+        LabelAttentionHead(D, L, shortlist_size=2).start_bias_at_prior(targets.numpy())

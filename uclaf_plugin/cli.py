@@ -80,7 +80,7 @@ def run(
         typer.Option(
             "--method",
             "-m",
-            help="linear, xmlcnn, attentionxml, bert, bert-std, bert-std-prior, bert-lan, bert-cacl, uclaf, uclaf-prior, ...",
+            help="linear, xmlcnn, attentionxml, bert, bert-std, bert-std-prior, bert-lan, bert-cacl, uclaf, uclaf-prior, uclaf-std-proposal, ...",
         ),
     ],
     settings: dict,

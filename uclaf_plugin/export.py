@@ -29,7 +29,6 @@ from .heads import (
     DotLabelAttentionHead,
     LabelAttentionHead,
     LinearHead,
-    masked_mean_pool,
     masked_softmax,
 )
 from .heads.shortlist import merge_logits, shortlist_candidates
@@ -98,7 +97,7 @@ def lan_logits(
         ]
         attention = masked_softmax(torch.cat(pieces, dim=1), mask.bool()).to(features.dtype)
         return head._classify(torch.bmm(attention, features))
-    proposal = head.proposal(masked_mean_pool(features, mask))
+    proposal = head.proposal_scores(features, mask.bool())
     candidates = shortlist_candidates(proposal, head.shortlist_size)  # (B, C)
     labels = head.label_proj(head.label_embedding[candidates]).to(tokens.dtype)  # (B, C, a)
     scores = _label_token_scores(

@@ -172,7 +172,7 @@ class TextClassifier(nn.Module):
         (``config.embeddings`` ``"glove"``/``"word2vec"``) build their vocabulary (and fit word2vec) on
         ``train_texts``, unless a ready word ``tokenizer`` is given. The ``"attentionxml"`` head clusters the labels
         on ``train_texts`` and their multi-hot ``train_targets`` ``(n, L)``; a linear or LAN head with ``bias_init="prior"``
-        starts its bias from ``train_targets``.
+        (or a LAN head with ``proposal_standardize=True``) starts its bias from ``train_targets``.
         """
         tokenizer = tokenizer or _build_tokenizer(config, train_texts)
         encoder = build_encoder(config, tokenizer, pretrained, train_texts)
@@ -201,10 +201,11 @@ class TextClassifier(nn.Module):
                     f"head {config.head!r} clusters the labels: pass train_texts and train_targets"
                 )
             model.head.fit_clusters(train_texts, train_targets)
-        if pretrained and getattr(model.head, "bias_init", None) == "prior":
+        if pretrained and getattr(model.head, "starts_at_prior", False):
             if train_targets is None:
                 raise ValueError(
-                    "head_kwargs bias_init='prior' starts the bias at the label prior: pass train_targets"
+                    f"head {config.head!r} with head_kwargs {config.head_kwargs} starts a bias at the label "
+                    "prior: pass train_targets"
                 )
             model.head.start_bias_at_prior(train_targets)
         return cls(model, tokenizer, label_names, config)

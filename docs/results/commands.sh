@@ -2,7 +2,7 @@
 # Every command behind docs/RESULTS.md, in the order they were run (2-core CPU; stages gpu* on one H100).
 # Each `compare`/`ablate` reuses finished runs under runs/, so re-running this script only trains what is missing.
 # Usage: bash docs/results/commands.sh [stage ...]
-#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init eurlex57k-cpu-ablate eurlex57k-tau eurlex57k-bert-std-prior bert-std-prior-small eurlex57k-uclaf-prior prior-small prior-seeds second-seeds eurlex57k-uclaf-seed1 eurlex57k-uclaf-prior-seed1 eurlex57k-shortlist-recall eurlex57k-shortlist128 goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
+#   stages: linear aapd aapd-ablate aapd-positives aapd-sweep aapd-augment aapd-seeds aapd-augment-seeds aapd-lambda-seeds aapd-bf16-keys aapd-group-by-length aapd-long reuters reuters-label-init reuters-long reuters-linear-seeds reuters-full reuters-full-more eurlex57k-linear eurlex57k-linear-full eurlex57k-speed eurlex57k-xmlcnn eurlex57k-cpu eurlex57k-cpu-init eurlex57k-cpu-ablate eurlex57k-tau eurlex57k-bert-std-prior bert-std-prior-small eurlex57k-uclaf-prior prior-small prior-seeds second-seeds eurlex57k-uclaf-seed1 eurlex57k-uclaf-prior-seed1 eurlex57k-shortlist-recall eurlex57k-shortlist128 eurlex57k-std-proposal goemotions goemotions-seeds goemotions-tau goemotions-group-by-length goemotions-lambda reproduce baselines-seeds baselines-words baselines-words-seeds baselines-speed lan-variants benchmarks deploy collect
 #           gpu gpu-cpu-recipe gpu-ablate gpu-positives gpu-sweep gpu-benchmarks gpu-throughput-b64 gpu-shortlist gpu-eurlex57k collect-gpu (on a CUDA machine; runs under runs-gpu/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -435,6 +435,17 @@ stage_eurlex57k_shortlist128() {  # issue 21 (prepared 2026-12-02, not run yet):
     --shortlist-size 128 --label-init names --key-precision fp32 --temperature 1
   bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
   for run in runs/eurlex57k/uclaf/seed1-*/; do
+    $PYTHON benchmarks/shortlist_recall.py "$run" --threads 2
+  done
+}
+
+stage_eurlex57k_std_proposal() {  # issue 21: eurlex57k-uclaf-seed1's run with bert-std-prior's head as the shortlist's
+  # proposal scorer (standardised pooled features, bias at the label prior), which eurlex57k-shortlist-recall points
+  # to (the plain proposal scorer alone is 8.1 P@1 below bert-std-prior); then the diagnostic; alone, 2 threads
+  bench run --dataset eurlex57k --seed 1 --limit-train 10000 --max-length 128 --epochs 2 --quiet \
+    --method uclaf-std-proposal --shortlist-size 64 --label-init names --key-precision fp32 --temperature 1
+  bench report --runs runs/eurlex57k --records docs/results/records/eurlex57k.jsonl > /dev/null
+  for run in runs/eurlex57k/uclaf-std-proposal/seed1-*/; do
     $PYTHON benchmarks/shortlist_recall.py "$run" --threads 2
   done
 }

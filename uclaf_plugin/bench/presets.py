@@ -64,6 +64,15 @@ METHODS: dict[str, dict] = {
         "contrastive": "per_label",
         "head_kwargs": {"bias_init": "prior"},
     },
+    # uclaf whose shortlist proposal scorer is bert-std-prior's head (standardised pooled features, bias at the
+    # label prior); the LAN head itself as in uclaf. Needs --shortlist-size. docs/RESULTS.md, "What bounds the
+    # shortlisted LAN"
+    "uclaf-std-proposal": {
+        "encoder": "minilm",
+        "head": "lan",
+        "contrastive": "per_label",
+        "head_kwargs": {"proposal_standardize": True},
+    },
     "xmlcnn+cacl": {"encoder": "xmlcnn", "head": "xmlcnn", "contrastive": "per_label"},
     "xmlcnn+lan": {"encoder": "xmlcnn", "head": "lan", "contrastive": None},
     "attentionxml+cacl": {

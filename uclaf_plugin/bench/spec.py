@@ -187,6 +187,11 @@ def build_spec(
         return RunSpec(**{**common, "overrides": data_only}, linear={"estimator": "svm", "C": 1.0})
     settings = dataset_settings(dataset)
     resolved = _resolve(recipe, settings, overrides, seed)
+    head_kwargs = resolved[0]["head_kwargs"]
+    if head_kwargs.get("proposal_standardize") and head_kwargs.get("shortlist_size") is None:
+        raise ValueError(
+            f"method {method!r} standardises the shortlist's proposal scorer: pass --shortlist-size C"
+        )
     common["overrides"] = {
         **_effective(overrides, resolved, recipe, settings, seed),
         **{k: v for k, v in overrides.items() if k in DATA_OVERRIDES},

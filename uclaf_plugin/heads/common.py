@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 CHUNK_BUDGET_BYTES = 256 * 2**20
 """Memory allowed for the per-chunk intermediate when ``label_chunk_size=None`` (the automatic chunk size)."""
@@ -72,6 +73,22 @@ def masked_mean_pool(features: Tensor, mask: Tensor | None = None) -> Tensor:
     _check_features(features)
     weights = _bool_mask(features, mask).to(features.dtype).unsqueeze(-1)
     return (features * weights).sum(1) / weights.sum(1).clamp_min(1)
+
+
+def standardize_features(pooled: Tensor, norm: nn.BatchNorm1d | None, training: bool) -> Tensor:
+    """Standardise each column of ``pooled (B, d)`` with ``norm`` (a ``BatchNorm1d(d, affine=False)``; ``None``
+    returns ``pooled``): batch statistics when ``training`` with more than one row (which also update the running
+    ones), the running statistics otherwise (eval, or a batch of one)."""
+    if norm is None:
+        return pooled
+    return F.batch_norm(
+        pooled,
+        norm.running_mean,
+        norm.running_var,
+        training=training and pooled.shape[0] > 1,
+        momentum=norm.momentum,
+        eps=norm.eps,
+    )
 
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ from .common import (
     log_prior_odds,
     masked_mean_pool,
     masked_softmax,
+    standardize_features,
 )
 from .scores import label_token_scores
 from .shortlist import merge_logits, shortlist_candidates
@@ -47,13 +48,19 @@ def _at_least_float32(tensor: Tensor) -> Tensor:
     return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
 
 
-def _proposal_scorer(input_dim: int, num_labels: int, label_text: Tensor | None) -> nn.Linear:
+def _proposal_scorer(
+    input_dim: int, num_labels: int, label_text: Tensor | None, standardize: bool
+) -> nn.Linear:
     """The shortlist's linear proposal scorer over mean-pooled features. With ``label_text (L, input_dim)`` its
     rows start as the unit label vectors times nn.Linear's mean default row norm and its bias at 0, so a label's
     first proposal score ranks like the cosine of its text and the document (what gives labels without training
-    documents a rank of their own; docs/RESULTS.md, "Label text and zero-shot concepts")."""
+    documents a rank of their own; docs/RESULTS.md, "Label text and zero-shot concepts"). With ``standardize``
+    the features it reads are standardised, so the label vectors are first standardised by their own per-feature
+    mean and standard deviation (an estimate of the documents' statistics, which the head has not seen yet)."""
     proposal = nn.Linear(input_dim, num_labels)
     if label_text is not None and label_text.shape[1] == input_dim:
+        if standardize:
+            label_text = (label_text - label_text.mean(0)) / label_text.std(0).clamp_min(1e-6)
         with torch.no_grad():
             row_norm = proposal.weight.norm(dim=1).mean()
             proposal.weight.copy_(F.normalize(label_text, dim=1) * row_norm)
@@ -114,6 +121,12 @@ class LabelAttentionHead(nn.Module):
     names), so labels without a training document still rank by their text; ``"random"`` (or no such
     ``label_init``) starts it as ``nn.Linear`` does.
 
+    ``proposal_standardize=True`` makes the proposal scorer the head of ``bert-std-prior``: it standardises each
+    mean-pooled feature (batch statistics in training, running ones in eval, as ``LinearHead(standardize=True)``)
+    and starts its bias at the label prior (:meth:`start_bias_at_prior`); standardised features alone left
+    EURLEX57K's linear head near the prior after an epoch (docs/RESULTS.md, "Why `bert` sits at the label prior").
+    ``False`` (default) is a plain linear layer over the pooled features. It needs ``shortlist_size``.
+
     ``bias_init`` adds a learned bias ``b_k`` per label to the logits (our addition; the paper's FC2 bias is shared):
     ``None`` (default) has none, ``"zeros"`` starts it at 0, ``"prior"`` marks it to start at the log prior odds of
     the BCE it enters (:meth:`start_bias_at_prior`, which ``TextClassifier.from_config`` calls with the training
@@ -122,7 +135,7 @@ class LabelAttentionHead(nn.Module):
     and 7.1 P@1 (seeds 0 and 1), so use it with exact heads.
 
     Raises ``ValueError`` on a non-positive size, an unknown ``scoring``, ``activation``, ``proposal_init`` or
-    ``bias_init``, or a ``label_init`` of the wrong shape.
+    ``bias_init``, a ``label_init`` of the wrong shape, or ``proposal_standardize`` without ``shortlist_size``.
     """
 
     def __init__(
@@ -140,12 +153,17 @@ class LabelAttentionHead(nn.Module):
         shortlist_size: int | None = None,
         proposal_init: str = "label_init",
         bias_init: str | None = None,
+        proposal_standardize: bool = False,
     ):
         super().__init__()
         if proposal_init not in PROPOSAL_INITS:
             raise ValueError(f"proposal_init must be one of {PROPOSAL_INITS}; got {proposal_init!r}")
         if bias_init not in BIAS_INITS:
             raise ValueError(f"bias_init must be one of {BIAS_INITS}; got {bias_init!r}")
+        if proposal_standardize and shortlist_size is None:
+            raise ValueError(
+                "proposal_standardize=True standardises the shortlist's proposal scorer: set shortlist_size"
+            )
         _check_positive(
             input_dim=input_dim,
             num_labels=num_labels,
@@ -179,13 +197,28 @@ class LabelAttentionHead(nn.Module):
         text_given = label_init is not None and proposal_init == "label_init"
         label_text = self.label_embedding.detach() if text_given else None
         self.proposal = (
-            _proposal_scorer(input_dim, num_labels, label_text) if shortlist_size is not None else None
+            _proposal_scorer(input_dim, num_labels, label_text, proposal_standardize)
+            if shortlist_size is not None
+            else None
         )
+        self.proposal_norm = nn.BatchNorm1d(input_dim, affine=False) if proposal_standardize else None
+
+    @property
+    def starts_at_prior(self) -> bool:
+        """Whether :meth:`start_bias_at_prior` has to run on the training targets before training."""
+        return self.bias_init == "prior" or self.proposal_norm is not None
+
+    def proposal_scores(self, features: Tensor, mask: Tensor) -> Tensor:
+        """The shortlist's proposal scores ``(B, L)`` of ``features (B, T, input_dim)`` and bool ``mask (B, T)``:
+        the proposal scorer over the mean-pooled (and, with ``proposal_standardize``, standardised) features."""
+        pooled = standardize_features(masked_mean_pool(features, mask), self.proposal_norm, self.training)
+        return self.proposal(pooled)
 
     @torch.no_grad()
     def start_bias_at_prior(self, train_targets) -> None:
         """Start each bias at the log prior odds of the BCE it enters, from ``train_targets (n, L)`` (multi-hot; dense
-        or scipy sparse).
+        or scipy sparse): the per-label biases of ``bias_init="prior"``, the proposal scorer's of
+        ``proposal_standardize=True``.
 
         Exact head: each label's bias at its :func:`~uclaf_plugin.heads.common.log_prior_odds` (its share of
         positives over all documents). Shortlisted: the proposal scorer's bias there, since its BCE covers every
@@ -194,15 +227,21 @@ class LabelAttentionHead(nn.Module):
         candidates that contain it is far above its global share (a rare label is a candidate mostly when it is
         true). On EURLEX57K the global share there cost 4.4 validation P@1 after one epoch, and this start still
         cost 5.7 and 7.1 test P@1 after two (seeds 0 and 1; docs/RESULTS.md, "A prior-started bias for LAN"). Raises
-        ``ValueError`` on a shape that does not match, or on a head built with ``bias_init=None``.
+        ``ValueError`` on a shape that does not match, or on a head built with ``bias_init=None`` and without
+        ``proposal_standardize``.
         """
-        if self.label_bias is None:
-            raise ValueError("this head has no per-label bias: build it with bias_init='zeros' or 'prior'")
+        if self.label_bias is None and self.proposal_norm is None:
+            raise ValueError(
+                "this head has no bias to start at the prior: build it with bias_init='zeros' or 'prior', or with "
+                "shortlist_size and proposal_standardize=True"
+            )
         prior = log_prior_odds(train_targets, self.num_labels)
         if self.proposal is None:
             self.label_bias.copy_(prior)
             return
         self.proposal.bias.copy_(prior)
+        if self.label_bias is None:
+            return
         true_per_document = np.asarray(train_targets.sum(1), dtype=np.float64).ravel()
         share = np.minimum(true_per_document, self.shortlist_size).mean() / self.shortlist_size
         self.label_bias.fill_(clipped_log_odds(torch.tensor(share), len(true_per_document)).item())
@@ -233,7 +272,7 @@ class LabelAttentionHead(nn.Module):
         _check_features(features, self.input_dim)
         mask = _bool_mask(features, mask)
         if self.proposal is not None:
-            proposal = self.proposal(masked_mean_pool(features, mask))
+            proposal = self.proposal_scores(features, mask)
             candidates = shortlist_candidates(proposal, self.shortlist_size)
             logits, attention = self._candidate_logits(features, mask, candidates)
             logits = merge_logits(logits, candidates, proposal)
@@ -258,7 +297,7 @@ class LabelAttentionHead(nn.Module):
         mask = _bool_mask(features, mask)
         if self.proposal is None:
             return multi_hot_bce(_at_least_float32(self(features, mask).logits), targets)
-        proposal = self.proposal(masked_mean_pool(features, mask))
+        proposal = self.proposal_scores(features, mask)
         rows, columns = label_coordinates(targets, "targets")
         positive = torch.zeros(proposal.shape, dtype=torch.bool, device=proposal.device)
         positive[rows.to(proposal.device), columns.to(proposal.device)] = True

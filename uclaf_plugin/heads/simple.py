@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .common import (
@@ -17,6 +16,7 @@ from .common import (
     log_prior_odds,
     masked_mean_pool,
     masked_softmax,
+    standardize_features,
 )
 
 
@@ -140,28 +140,20 @@ class LinearHead(nn.Module):
         """``features (B, T, input_dim)``, ``mask (B, T)`` -> logits ``(B, L)``, attention ``None``."""
         _check_features(features, self.input_dim)
         mask = _bool_mask(features, mask)
-        logits = self.classifier(self.dropout(self._standardize(self._pool(features, mask))))
+        pooled = standardize_features(self._pool(features, mask), self.feature_norm, self.training)
+        logits = self.classifier(self.dropout(pooled))
         return HeadOutput(logits)
+
+    @property
+    def starts_at_prior(self) -> bool:
+        """Whether :meth:`start_bias_at_prior` has to run on the training targets before training."""
+        return self.bias_init == "prior"
 
     @torch.no_grad()
     def start_bias_at_prior(self, train_targets) -> None:
         """Set each label's bias to its :func:`~uclaf_plugin.heads.common.log_prior_odds` on ``train_targets (n, L)``
         (dense or scipy sparse). Raises ``ValueError`` on a shape that does not match."""
         self.classifier.bias.copy_(log_prior_odds(train_targets, self.num_labels))
-
-    def _standardize(self, pooled: Tensor) -> Tensor:
-        if self.feature_norm is None:
-            return pooled
-        norm = self.feature_norm
-        batch_statistics = self.training and pooled.shape[0] > 1
-        return F.batch_norm(
-            pooled,
-            norm.running_mean,
-            norm.running_var,
-            training=batch_statistics,
-            momentum=norm.momentum,
-            eps=norm.eps,
-        )
 
     def _pool(self, features: Tensor, mask: Tensor) -> Tensor:
         if self.pooling == "cls":
